@@ -1,0 +1,179 @@
+/*
+ * iodb.h — the public interface of iodb, an embedded, versioned, ordered key-value store.
+ *
+ * Every write is a batch committed under a caller-chosen version ID (1–255 bytes). Any
+ * retained version can be read, rolled back to, or branched from.
+ *
+ * Conventions (they hold for every function below unless its comment says otherwise):
+ *   - Functions return 0 (IODB_OK) or a negative IODB_E* code. Results come back through
+ *     out-parameters, which are left untouched on failure.
+ *   - iodb_strerror(rc) names a code; iodb_errmsg() gives the calling thread's detail of its
+ *     last failure, naming the file and offset where one applies.
+ *   - Memory returned by iodb (values, version IDs, JSON) is owned by the caller and freed
+ *     with iodb_free(). Borrowed pointers (iterator keys and values) are valid until the
+ *     iterator moves or closes.
+ *   - *_close and *_free accept NULL.
+ *   - A store name is NULL or "" for the default store, otherwise 1–64 bytes of letters,
+ *     digits, '_', '-' and '.'. Keys are 1–65,535 bytes compared as unsigned bytes, values
+ *     0 bytes to IODB_MAX_VALUE bytes (an empty value is a value, not a delete).
+ *   - One iodb handle may be used from many threads at once. Batches, snapshots and
+ *     iterators belong to one thread at a time.
+ */
+#ifndef IODB_H
+#define IODB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && !defined(IODB_API)
+#define IODB_API __attribute__((visibility("default")))
+#elif !defined(IODB_API)
+#define IODB_API
+#endif
+
+#define IODB_VERSION_MAJOR 0
+#define IODB_VERSION_MINOR 1
+#define IODB_VERSION_PATCH 0
+#define IODB_VERSION_NUMBER \
+	(IODB_VERSION_MAJOR * 10000 + IODB_VERSION_MINOR * 100 + IODB_VERSION_PATCH)
+
+/* The library's IODB_VERSION_NUMBER; compare with the header's to catch a mismatch. */
+IODB_API int iodb_version(void);
+
+/* Return codes. */
+enum {
+	IODB_OK = 0,
+	IODB_NOTFOUND = -1, /* key or version absent */
+	IODB_EINVAL = -2,   /* bad argument */
+	IODB_EEXIST = -3,   /* version ID names a retained version */
+	IODB_ECORRUPT = -4, /* bytes on disk fail a check */
+	IODB_EIO = -5,      /* the OS failed an I/O call; sticky for writes after write/fsync */
+	IODB_ENOMEM = -6,   /* out of memory */
+	IODB_EBUSY = -7     /* directory held by another open handle or process */
+};
+
+/* Static text naming a return code; never NULL. */
+const char *iodb_strerror(int rc);
+/* Detail of the calling thread's last failure ("" if none). Valid until this thread's next
+ * iodb call. */
+const char *iodb_errmsg(void);
+
+/* Limits. */
+#define IODB_MAX_KEY 65535u
+#define IODB_MAX_VALUE (256u << 20)
+#define IODB_MAX_VID 255u
+#define IODB_MAX_STORE_NAME 64u
+
+typedef struct iodb iodb;
+typedef struct iodb_batch iodb_batch;
+typedef struct iodb_snapshot iodb_snapshot;
+typedef struct iodb_iter iodb_iter;
+
+#define IODB_OPTIONS_VERSION 1
+
+/*
+ * Options. Always start from iodb_options_init(), which sets `version` and the defaults, so
+ * that a program built against this header keeps working with a later library.
+ */
+typedef struct iodb_options {
+	unsigned version;        /* IODB_OPTIONS_VERSION */
+	int create_if_missing;   /* default 1: create the directory and the store */
+	int sync;                /* default 1: fdatasync each commit before returning */
+	uint32_t keep_versions;  /* default 0 = keep all; N > 0: iodb_clean(N) after each update */
+	/* Tuning. */
+	uint64_t journal_segment_bytes; /* default 64 MiB: a new segment file past this size */
+	uint64_t group_commit_bytes;    /* default 4 MiB: most journal bytes one fsync covers */
+} iodb_options;
+
+IODB_API void iodb_options_init(iodb_options *o);
+
+/* Open (and with create_if_missing, create) the store in directory `dir`. o may be NULL for
+ * defaults. IODB_EBUSY if another handle, in this or another process, has it open. */
+IODB_API int iodb_open(const char *dir, const iodb_options *o, iodb **db);
+/* Close the handle. Open snapshots and iterators must be closed first. NULL ok. */
+IODB_API int iodb_close(iodb *db);
+
+/* Batches: operations in the order they were added. For reads the last operation on a key
+ * wins; the order is kept as given (the Merkle layer applies it in that order). */
+IODB_API int iodb_batch_new(iodb_batch **b);
+IODB_API int iodb_batch_put(iodb_batch *b, const char *store, const void *key, size_t klen,
+		   const void *val, size_t vlen);
+IODB_API int iodb_batch_del(iodb_batch *b, const char *store, const void *key, size_t klen);
+IODB_API void iodb_batch_clear(iodb_batch *b);
+IODB_API void iodb_batch_free(iodb_batch *b);
+/* Number of operations in the batch (0 for NULL). */
+IODB_API size_t iodb_batch_count(const iodb_batch *b);
+
+/*
+ * Commit batch b (NULL or empty: an empty version) as a new version with ID vid, a child of
+ * the head; the head moves to it. With options.sync, returns only once the journal record is
+ * on stable storage. IODB_EEXIST if vid names a retained version (the ID of a discarded
+ * version may be used again). After a failed journal write or fsync every later write
+ * returns IODB_EIO until the store is reopened; reads keep working.
+ */
+IODB_API int iodb_update(iodb *db, const void *vid, size_t vidlen, const iodb_batch *b);
+
+/* Read key at the head. *val is a copy owned by the caller (iodb_free); an empty value comes
+ * back as a non-NULL pointer with *vlen 0. IODB_NOTFOUND if absent. */
+IODB_API int iodb_get(iodb *db, const char *store, const void *key, size_t klen, void **val,
+	     size_t *vlen);
+/* Free memory returned by iodb (values, version IDs, JSON). NULL ok. */
+IODB_API void iodb_free(void *p);
+
+/* The head's version ID, a copy owned by the caller. IODB_NOTFOUND before the first update. */
+IODB_API int iodb_head(iodb *db, void **vid, size_t *vidlen);
+
+/* head := vid; every descendant of vid is discarded, durably. IODB_NOTFOUND if vid is not a
+ * retained version (nothing changes then). */
+IODB_API int iodb_rollback(iodb *db, const void *vid, size_t vidlen);
+/* head := vid, nothing discarded; the next update starts a branch from it. */
+IODB_API int iodb_checkout(iodb *db, const void *vid, size_t vidlen);
+/* The ancestor of head at distance keep-1 becomes the base: every version outside the base's
+ * subtree is discarded (the base stays readable). keep >= 1; a history shorter than keep is
+ * left as it is. */
+IODB_API int iodb_clean(iodb *db, uint32_t keep);
+
+/* Called for every retained version, parents before children. parent is NULL/0 for the
+ * oldest retained version (its parent, if any, is no longer retained). The pointers are
+ * valid during the call only. Return non-zero to stop; iodb_versions then returns that
+ * value. Calls are made without any lock of the store held. */
+typedef int (*iodb_version_fn)(void *ctx, const void *vid, size_t vidlen, const void *parent,
+			       size_t parentlen, uint64_t height);
+IODB_API int iodb_versions(iodb *db, iodb_version_fn fn, void *ctx);
+
+/* A snapshot pins a version's view: it reads that version as committed, whatever rollback,
+ * clean or later writes do, until closed. vid NULL/0 = the head now. */
+IODB_API int iodb_snapshot_open(iodb *db, const void *vid, size_t vidlen, iodb_snapshot **s);
+IODB_API int iodb_snapshot_get(iodb_snapshot *s, const char *store, const void *key, size_t klen,
+		      void **val, size_t *vlen);
+IODB_API void iodb_snapshot_close(iodb_snapshot *s);
+
+/*
+ * Iterators over one store, in key order, at snapshot s (NULL: the head as of this call).
+ * Positioning calls return IODB_OK when on an entry, IODB_NOTFOUND when they ran off either
+ * end (the iterator is then not valid), or an error.
+ */
+IODB_API int iodb_iter_open(iodb *db, iodb_snapshot *s, const char *store, iodb_iter **it);
+IODB_API int iodb_iter_first(iodb_iter *it);
+IODB_API int iodb_iter_last(iodb_iter *it);
+IODB_API int iodb_iter_seek(iodb_iter *it, const void *key, size_t klen); /* first key >= key */
+IODB_API int iodb_iter_next(iodb_iter *it);
+IODB_API int iodb_iter_prev(iodb_iter *it);
+IODB_API int iodb_iter_valid(const iodb_iter *it); /* 1 on an entry, else 0 */
+/* Borrowed until the iterator moves or closes. IODB_EINVAL if not valid. */
+IODB_API int iodb_iter_key(const iodb_iter *it, const void **key, size_t *klen);
+IODB_API int iodb_iter_value(const iodb_iter *it, const void **val, size_t *vlen);
+IODB_API void iodb_iter_close(iodb_iter *it);
+
+/* Statistics as a JSON object, owned by the caller (iodb_free). */
+IODB_API int iodb_stats(iodb *db, char **json);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* IODB_H */

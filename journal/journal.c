@@ -1,0 +1,402 @@
+/*
+ * journal.c — segment files, record framing, recovery and the append path.
+ *
+ * The journal is a sequence of segment files DIR/journal/<20-digit number>.log. Each starts
+ * with a 32-byte header; records follow back to back, each a 16-byte frame header and a
+ * payload (docs/format.md, "Journal"). Only the last segment is ever appended to.
+ *
+ * Durability: journal_write appends a buffer of whole records with one write() and, with
+ * sync, one fdatasync. A new segment is made durable (header fsynced, directory fsynced)
+ * before any record goes into it, and the previous segment is fsynced before it is left, so
+ * at most the unsynced tail of the last segment can be torn by a crash.
+ *
+ * Recovery (journal_open) therefore reads every segment in order and applies this rule to a
+ * record that fails its checks at offset X:
+ *   - in the last segment, if no valid record starts anywhere after X, the bytes from X on
+ *     are a torn tail: they are cut off and the journal continues at X;
+ *   - otherwise (an earlier segment, or valid records after X) it is corruption: open fails
+ *     with IODB_ECORRUPT naming the segment and X. Bytes the store acknowledged are never
+ *     silently skipped.
+ * A bit flip inside the last record is indistinguishable from a torn write and is cut as one
+ * (docs/ARCHITECTURE.md, "Journal recovery").
+ *
+ * State: open → (write)* → failed (sticky, after any failed write/fsync) → close.
+ * Threads: one writer at a time (the db's commit leader); journal_get_stats may run
+ * concurrently and reads counters only.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "journal/journal.h"
+
+#define SEG_HEADER 32
+#define SEG_MAGIC "iodbjrnl"
+#define SEG_FORMAT 1
+#define SEG_NAME_LEN 24 /* 20 digits + ".log" */
+
+struct journal {
+	struct env *env;
+	char *dir;
+	struct journal_opts o;
+	struct env_file *cur; /* last segment, open to append */
+	int failed; /* sticky error code after a failed write or fsync */
+	/* Read by journal_get_stats from any thread, hence atomic. */
+	_Atomic uint64_t cur_seg, first_seg;
+	_Atomic uint64_t older_bytes; /* bytes in segments before cur */
+	_Atomic uint64_t cur_bytes;   /* bytes in cur */
+	_Atomic uint64_t bytes_written, syncs;
+};
+
+static char *seg_path(const char *dir, uint64_t seg)
+{
+	char name[SEG_NAME_LEN + 1];
+
+	snprintf(name, sizeof(name), "%020" PRIu64 ".log", seg);
+	return path_join(dir, name);
+}
+
+static void seg_header_encode(uint8_t h[SEG_HEADER], uint64_t seg)
+{
+	memset(h, 0, SEG_HEADER);
+	memcpy(h, SEG_MAGIC, 8);
+	put_u32(h + 8, SEG_FORMAT);
+	put_u64(h + 16, seg);
+	put_u32(h + 28, crc_mask(crc32c(h, 28)));
+}
+
+/* 0 if h is a valid header of segment seg, -1 otherwise. */
+static int seg_header_check(const uint8_t *h, uint64_t seg)
+{
+	if (memcmp(h, SEG_MAGIC, 8) != 0 || get_u32(h + 28) != crc_mask(crc32c(h, 28)))
+		return -1;
+	if (get_u32(h + 8) != SEG_FORMAT || get_u64(h + 16) != seg)
+		return -1;
+	return 0;
+}
+
+/* Payload length of a valid record at off, or -1. */
+static int64_t rec_check(const uint8_t *p, uint64_t off, uint64_t size)
+{
+	const uint8_t *h = p + off;
+	uint32_t len;
+
+	if (size - off < JREC_HEADER)
+		return -1;
+	if (get_u32(h) != crc_mask(crc32c(h + 4, JREC_HEADER - 4)))
+		return -1;
+	len = get_u32(h + 4);
+	if (len > JREC_MAX_PAYLOAD || h[8] == 0 || h[9] || h[10] || h[11] ||
+	    (uint64_t)len > size - off - JREC_HEADER)
+		return -1;
+	if (get_u32(h + 12) != crc_mask(crc32c(h + JREC_HEADER, len)))
+		return -1;
+	return len;
+}
+
+/* Is there a valid record starting anywhere in (off, size)? */
+static int valid_record_after(const uint8_t *p, uint64_t off, uint64_t size)
+{
+	for (uint64_t x = off + 1; x + JREC_HEADER <= size; x++)
+		if (rec_check(p, x, size) >= 0)
+			return 1;
+	return 0;
+}
+
+int journal_rec_begin(struct buf *b, size_t *mark)
+{
+	RET(buf_reserve(b, JREC_HEADER));
+	*mark = b->len;
+	memset(b->p + b->len, 0, JREC_HEADER);
+	b->len += JREC_HEADER;
+	return 0;
+}
+
+int journal_rec_end(struct buf *b, size_t mark, uint8_t type)
+{
+	uint8_t *h = b->p + mark;
+	size_t len = b->len - mark - JREC_HEADER;
+
+	if (len > JREC_MAX_PAYLOAD)
+		return err_set(IODB_EINVAL, "journal record of %zu bytes exceeds the %u-byte limit",
+			       len, JREC_MAX_PAYLOAD);
+	put_u32(h + 4, (uint32_t)len);
+	h[8] = type;
+	put_u32(h + 12, crc_mask(crc32c(h + JREC_HEADER, len)));
+	put_u32(h, crc_mask(crc32c(h + 4, JREC_HEADER - 4)));
+	return 0;
+}
+
+/* Create segment seg, durable (header fsynced, directory fsynced), open to append. */
+static int seg_create(struct journal *j, uint64_t seg, struct env_file **fp)
+{
+	uint8_t h[SEG_HEADER];
+	char *path = seg_path(j->dir, seg);
+	struct env_file *f = NULL;
+	int rc;
+
+	if (!path)
+		return err_set(IODB_ENOMEM, "out of memory");
+	seg_header_encode(h, seg);
+	ERR(env_open_append(j->env, path, &f));
+	if (env_file_size(f) != 0)
+		ERR(env_file_truncate(f, 0));
+	ERR(env_file_append(f, h, SEG_HEADER));
+	ERR(env_file_sync(f));
+	ERR(env_sync_dir(j->env, j->dir));
+	*fp = f;
+	mem_free(path);
+	return 0;
+err:
+	env_file_close(f);
+	mem_free(path);
+	return rc;
+}
+
+struct seg_list {
+	uint64_t *v;
+	size_t n, cap;
+	int rc;
+};
+
+static int seg_list_add(void *ctx, const char *name)
+{
+	struct seg_list *l = ctx;
+	char *end;
+	uint64_t seg;
+
+	if (strlen(name) != SEG_NAME_LEN || strcmp(name + 20, ".log") != 0)
+		return 0;
+	for (int i = 0; i < 20; i++)
+		if (name[i] < '0' || name[i] > '9')
+			return 0;
+	seg = strtoull(name, &end, 10);
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		uint64_t *v = mem_realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return err_set(IODB_ENOMEM, "out of memory listing journal segments");
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = seg;
+	return 0;
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Read a whole file into a fresh allocation. */
+static int read_file(struct env *env, const char *path, uint8_t **pp, uint64_t *sizep)
+{
+	struct env_file *f = NULL;
+	uint8_t *p = NULL;
+	uint64_t size;
+	size_t got;
+	int rc;
+
+	ERR(env_open_read(env, path, &f));
+	size = env_file_size(f);
+	if (size > SIZE_MAX || !(p = mem_alloc((size_t)size))) {
+		rc = err_set(IODB_ENOMEM, "out of memory reading %s (%" PRIu64 " bytes)", path,
+			     size);
+		goto err;
+	}
+	ERR(env_file_read(f, 0, p, (size_t)size, &got));
+	if (got != size) {
+		rc = err_set(IODB_EIO, "%s: file shrank while being read", path);
+		goto err;
+	}
+	env_file_close(f);
+	*pp = p;
+	*sizep = size;
+	return 0;
+err:
+	mem_free(p);
+	env_file_close(f);
+	return rc;
+}
+
+/*
+ * Replay one segment. *keep gets the length of its valid prefix (for the last segment, the
+ * point to truncate to).
+ */
+static int seg_replay(struct journal *j, uint64_t seg, int last, journal_replay_fn fn,
+		      void *ctx, uint64_t *keep)
+{
+	char *path = seg_path(j->dir, seg);
+	uint8_t *p = NULL;
+	uint64_t size, off;
+	int rc;
+
+	if (!path)
+		return err_set(IODB_ENOMEM, "out of memory");
+	ERR(read_file(j->env, path, &p, &size));
+	if (size < SEG_HEADER || seg_header_check(p, seg) != 0) {
+		/* A segment is made durable before records go in, so a bad header is a torn
+		 * creation only if nothing follows it in the last segment. */
+		if (last && size <= SEG_HEADER) {
+			*keep = 0;
+			rc = 0;
+			goto out;
+		}
+		rc = ERR_CORRUPT(path, 0, "bad journal segment header");
+		goto err;
+	}
+	for (off = SEG_HEADER; off < size;) {
+		int64_t len = rec_check(p, off, size);
+		struct jpos pos = {seg, off};
+
+		if (len < 0) {
+			if (!last || valid_record_after(p, off, size)) {
+				rc = ERR_CORRUPT(path, off, "journal record fails its checksum");
+				goto err;
+			}
+			break; /* torn tail */
+		}
+		ERR(fn(ctx, p[off + 8], p + off + JREC_HEADER, (size_t)len, path, &pos));
+		off += JREC_HEADER + (uint64_t)len;
+	}
+	*keep = off;
+	rc = 0;
+out:
+err:
+	mem_free(p);
+	mem_free(path);
+	return rc;
+}
+
+int journal_open(struct env *env, const char *dir, int create, const struct journal_opts *o,
+		 journal_replay_fn fn, void *ctx, struct journal **jp)
+{
+	struct journal *j = mem_calloc(1, sizeof(*j));
+	struct seg_list segs = {0};
+	uint64_t keep = 0;
+	int rc;
+
+	if (!j || !(j->dir = mem_dup(dir, strlen(dir) + 1))) {
+		mem_free(j);
+		return err_set(IODB_ENOMEM, "out of memory opening the journal");
+	}
+	j->env = env;
+	j->o = *o;
+	if (create)
+		ERR(env_mkdir(env, dir));
+	ERR(env_list_dir(env, dir, seg_list_add, &segs));
+	qsort(segs.v, segs.n, sizeof(*segs.v), u64_cmp);
+	for (size_t i = 1; i < segs.n; i++)
+		if (segs.v[i] != segs.v[i - 1] + 1) {
+			char *path = seg_path(dir, segs.v[i - 1] + 1);
+
+			rc = ERR_CORRUPT(path ? path : dir, 0, "journal segment missing");
+			mem_free(path);
+			goto err;
+		}
+	for (size_t i = 0; i < segs.n; i++) {
+		int last = i + 1 == segs.n;
+
+		ERR(seg_replay(j, segs.v[i], last, fn, ctx, &keep));
+		if (!last)
+			j->older_bytes += keep;
+	}
+	if (segs.n == 0) {
+		j->first_seg = j->cur_seg = 1;
+		ERR(seg_create(j, 1, &j->cur));
+	} else {
+		char *path = seg_path(dir, segs.v[segs.n - 1]);
+
+		j->first_seg = segs.v[0];
+		j->cur_seg = segs.v[segs.n - 1];
+		if (!path) {
+			rc = err_set(IODB_ENOMEM, "out of memory");
+			goto err;
+		}
+		rc = keep == 0 ? seg_create(j, j->cur_seg, &j->cur)
+			       : env_open_append(env, path, &j->cur);
+		mem_free(path);
+		if (rc)
+			goto err;
+		if (keep && env_file_size(j->cur) != keep) {
+			/* Cut the torn tail, durably, before anything is appended after it. */
+			ERR(env_file_truncate(j->cur, keep));
+			ERR(env_file_sync(j->cur));
+		}
+	}
+	j->cur_bytes = env_file_size(j->cur);
+	mem_free(segs.v);
+	*jp = j;
+	return 0;
+err:
+	mem_free(segs.v);
+	journal_close(j);
+	return rc;
+}
+
+void journal_close(struct journal *j)
+{
+	if (!j)
+		return;
+	env_file_close(j->cur);
+	mem_free(j->dir);
+	mem_free(j);
+}
+
+static int journal_rotate(struct journal *j)
+{
+	struct env_file *f;
+	uint64_t size = env_file_size(j->cur);
+
+	/* Leave the old segment durable whatever the sync option: recovery treats a bad record
+	 * in any but the last segment as corruption. */
+	RET(env_file_sync(j->cur));
+	j->syncs++;
+	RET(seg_create(j, j->cur_seg + 1, &f));
+	env_file_close(j->cur);
+	j->cur = f;
+	j->cur_seg++;
+	j->older_bytes += size;
+	j->cur_bytes = env_file_size(f);
+	return 0;
+}
+
+int journal_write(struct journal *j, const struct buf *b)
+{
+	uint64_t before;
+	int rc;
+
+	if (j->failed)
+		return err_set(IODB_EIO, "the journal failed an earlier write or fsync; reopen the "
+					 "store to write again");
+	if (env_file_size(j->cur) >= j->o.segment_bytes)
+		ERR(journal_rotate(j));
+	before = env_file_size(j->cur);
+	if ((rc = env_file_append(j->cur, b->p, b->len)) == 0 && j->o.sync) {
+		rc = env_file_sync(j->cur);
+		j->syncs++;
+	}
+	if (rc) {
+		/* Best effort: take back what the caller will be told failed. */
+		if (env_file_size(j->cur) != before)
+			(void)env_file_truncate(j->cur, before);
+		goto err;
+	}
+	j->bytes_written += b->len;
+	j->cur_bytes = env_file_size(j->cur);
+	return 0;
+err:
+	j->failed = rc;
+	return rc;
+}
+
+void journal_get_stats(struct journal *j, struct journal_stats *st)
+{
+	st->bytes_written = j->bytes_written;
+	st->syncs = j->syncs;
+	st->segments = j->cur_seg - j->first_seg + 1;
+	st->size = j->older_bytes + j->cur_bytes;
+}

@@ -1,0 +1,117 @@
+/*
+ * journal.h — the face of journal/: the append-only log every change is written to first.
+ *
+ * The journal stores framed, checksummed records in numbered segment files under
+ * DIR/journal/. It knows nothing of what a record means beyond the codecs below; the db
+ * layer decides what to write and what replaying a record does. Byte layout:
+ * docs/format.md, "Journal".
+ */
+#ifndef IODB_JOURNAL_H
+#define IODB_JOURNAL_H
+
+#include "lib/base/base.h"
+
+/* Record types (docs/format.md, "Journal records"). */
+enum jrec_type {
+	JREC_COMMIT = 1,   /* a new version and its operations */
+	JREC_ROLLBACK = 2, /* head := target, its descendants discarded */
+	JREC_CHECKOUT = 3, /* head := target */
+	JREC_CLEAN = 4     /* base := target, everything outside its subtree discarded */
+};
+
+#define JREC_HEADER 16		  /* bytes of framing before each payload */
+#define JREC_MAX_PAYLOAD (1u << 31) /* a payload is at most 2 GiB */
+
+struct journal;
+
+struct journal_opts {
+	uint64_t segment_bytes; /* start a new segment once the current one is this large */
+	int sync;		/* fdatasync after every write */
+};
+
+/* Where a record lies: segment number and byte offset of its header. */
+struct jpos {
+	uint64_t seg;
+	uint64_t off;
+};
+
+/* Called for each valid record at open, in log order. A non-zero return stops the replay
+ * and is returned from journal_open. */
+typedef int (*journal_replay_fn)(void *ctx, uint8_t type, const uint8_t *payload, size_t len,
+				 const char *path, const struct jpos *pos);
+
+/*
+ * Open the journal in `dir` (created when `create` is set and it does not exist), replaying
+ * every record through fn. A torn tail of the last segment (a partial or unchecksummable
+ * record with no valid record after it) is truncated away; any other bad record is
+ * IODB_ECORRUPT naming the segment and offset.
+ */
+int journal_open(struct env *env, const char *dir, int create, const struct journal_opts *o,
+		 journal_replay_fn fn, void *ctx, struct journal **jp);
+void journal_close(struct journal *j);
+
+/* Framing: begin a record in b (reserves its header), append the payload to b, then end it
+ * (fills in the header). A buffer may hold several records, written with one call. */
+int journal_rec_begin(struct buf *b, size_t *mark);
+int journal_rec_end(struct buf *b, size_t mark, uint8_t type);
+
+/*
+ * Append the framed records in b to the current segment and, with sync, fdatasync it; start
+ * a new segment first when the current one is full. On failure the segment is cut back to
+ * where it was and the journal refuses every later write (IODB_EIO) until reopened: after a
+ * failed fsync the kernel may have dropped the pages, so nothing can be retried safely.
+ */
+int journal_write(struct journal *j, const struct buf *b);
+
+struct journal_stats {
+	uint64_t bytes_written; /* framed record bytes appended since open */
+	uint64_t syncs;		/* fdatasync calls since open */
+	uint64_t segments;	/* segment files now */
+	uint64_t size;		/* bytes in all segments now */
+};
+void journal_get_stats(struct journal *j, struct journal_stats *st);
+
+/* ---- Record payloads (journal/record.c) ----------------------------------------------- */
+
+enum { JOP_PUT = 1, JOP_DEL = 2 };
+
+/* Append one operation in the commit-record encoding. */
+int jrec_put_op(struct buf *b, uint8_t kind, uint32_t store_idx, const void *key, size_t klen,
+		const void *val, size_t vlen);
+
+struct jcommit {
+	uint32_t n;	 /* the version's internal number (>= 1) */
+	uint32_t parent; /* the parent's number, 0 for the first version */
+	uint64_t height;
+	const uint8_t *vid;
+	uint8_t vidlen;
+	uint32_t nstores;	/* store names used by the ops, indexed by op.store */
+	const uint8_t *stores;	/* nstores entries of u8 len + name */
+	uint64_t nops;
+	const uint8_t *ops;	/* nops operations, as jrec_put_op writes them */
+	size_t ops_len;
+};
+
+struct jop {
+	uint8_t kind;
+	uint32_t store; /* index into the commit's store names */
+	const uint8_t *key;
+	uint32_t klen;
+	const uint8_t *val; /* NULL for a delete */
+	uint32_t vlen;
+};
+
+/* Encode a commit payload; c->stores and c->ops are copied as they are. */
+int jcommit_encode(struct buf *b, const struct jcommit *c);
+/* Decode and validate a whole commit payload (every op is checked); -1 if malformed. */
+int jcommit_decode(const uint8_t *p, size_t n, struct jcommit *c);
+/* Iterate: name of store i (c->stores must be valid, as after jcommit_decode). */
+void jcommit_store_name(const struct jcommit *c, uint32_t i, const uint8_t **name,
+			uint8_t *len);
+/* Iterate ops: r starts over c->ops/c->ops_len; returns 0, or -1 when malformed. */
+int jcommit_next_op(struct rd *r, uint32_t nstores, struct jop *op);
+
+/* Validate a store name: 0..64 bytes of [A-Za-z0-9_.-] (0 = the default store). */
+int store_name_valid(const uint8_t *name, size_t len);
+
+#endif /* IODB_JOURNAL_H */

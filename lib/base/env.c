@@ -1,0 +1,545 @@
+/*
+ * env.c — every file operation of the engine, and the fault injection tests rely on.
+ *
+ * The real work is plain POSIX: append-only writes, pread, fdatasync, rename, directory
+ * fsync and flock. Around it the env keeps just enough bookkeeping to play a power cut:
+ *
+ *   - for every file it has written: the size and the size at the last fdatasync;
+ *   - every create and rename since the last fsync of the directory holding it.
+ *
+ * env_crash() then truncates each file to its synced size (optionally leaving a few bytes
+ * of garbage, as a torn write does), undoes the unsynced creates and renames, and makes
+ * every later call fail with EIO. env_fail_nth() fails one chosen write, fsync or rename.
+ *
+ * Locking: one mutex guards the bookkeeping lists; counters are atomics. File handles are
+ * used by one thread at a time (the journal's writer), but the env is shared.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/base/base.h"
+
+struct tracked {
+	char *path;
+	uint64_t size, synced;
+	struct tracked *next;
+};
+
+enum { PEND_CREATE, PEND_RENAME };
+
+struct pending {
+	int kind;
+	char *a, *b; /* CREATE: a; RENAME: a -> b */
+	struct pending *next;
+};
+
+struct env {
+	pthread_mutex_t mu;
+	_Atomic uint64_t count[ENV_OP_COUNT];
+	_Atomic uint64_t fail_at[ENV_OP_COUNT];
+	_Atomic uint64_t bytes_read, bytes_written;
+	atomic_int crashed;
+	struct tracked *files;
+	struct pending *pend; /* newest first */
+};
+
+struct env_file {
+	struct env *e;
+	int fd;
+	char *path;
+	uint64_t size;
+	struct tracked *trk; /* for files opened to write */
+};
+
+struct env_lock {
+	int fd;
+};
+
+char *path_join(const char *dir, const char *name)
+{
+	size_t a = strlen(dir), b = strlen(name);
+	char *p = mem_alloc(a + b + 2);
+
+	if (!p)
+		return NULL;
+	memcpy(p, dir, a);
+	p[a] = '/';
+	memcpy(p + a + 1, name, b + 1);
+	return p;
+}
+
+static char *str_dup(const char *s)
+{
+	return mem_dup(s, strlen(s) + 1);
+}
+
+/* Does path lie directly in dir? */
+static int in_dir(const char *path, const char *dir)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n = slash ? (size_t)(slash - path) : 1;
+
+	if (!slash)
+		return strcmp(dir, ".") == 0;
+	return strlen(dir) == n && memcmp(path, dir, n) == 0;
+}
+
+int env_new(struct env **ep)
+{
+	struct env *e = mem_calloc(1, sizeof(*e));
+
+	if (!e)
+		return err_set(IODB_ENOMEM, "out of memory creating env");
+	pthread_mutex_init(&e->mu, NULL);
+	*ep = e;
+	return 0;
+}
+
+void env_free(struct env *e)
+{
+	if (!e)
+		return;
+	while (e->files) {
+		struct tracked *t = e->files;
+
+		e->files = t->next;
+		mem_free(t->path);
+		mem_free(t);
+	}
+	while (e->pend) {
+		struct pending *p = e->pend;
+
+		e->pend = p->next;
+		mem_free(p->a);
+		mem_free(p->b);
+		mem_free(p);
+	}
+	pthread_mutex_destroy(&e->mu);
+	mem_free(e);
+}
+
+void env_fail_nth(struct env *e, enum env_op op, uint64_t n)
+{
+	e->fail_at[op] = n ? e->count[op] + n : 0;
+}
+
+uint64_t env_op_count(struct env *e, enum env_op op)
+{
+	return e->count[op];
+}
+
+uint64_t env_bytes_read(struct env *e)
+{
+	return e->bytes_read;
+}
+
+uint64_t env_bytes_written(struct env *e)
+{
+	return e->bytes_written;
+}
+
+/* Count a call of op; non-zero if it must fail (injected fault or after a crash). */
+static int env_should_fail(struct env *e, enum env_op op, const char *path)
+{
+	uint64_t n = ++e->count[op];
+	static const char *const names[] = {"write", "fsync", "rename"};
+
+	if (e->crashed)
+		return err_set(IODB_EIO, "%s %s: the env has crashed (simulated power cut)",
+			       names[op], path);
+	if (e->fail_at[op] && n == e->fail_at[op])
+		return err_set(IODB_EIO, "%s %s: injected I/O fault (call %llu)", names[op], path,
+			       (unsigned long long)n);
+	return 0;
+}
+
+static struct tracked *track_find(struct env *e, const char *path)
+{
+	for (struct tracked *t = e->files; t; t = t->next)
+		if (strcmp(t->path, path) == 0)
+			return t;
+	return NULL;
+}
+
+static int pend_add(struct env *e, int kind, const char *a, const char *b)
+{
+	struct pending *p = mem_calloc(1, sizeof(*p));
+
+	if (!p || !(p->a = str_dup(a)) || (b && !(p->b = str_dup(b)))) {
+		if (p) {
+			mem_free(p->a);
+			mem_free(p);
+		}
+		return err_set(IODB_ENOMEM, "out of memory in env bookkeeping");
+	}
+	p->kind = kind;
+	p->next = e->pend;
+	e->pend = p;
+	return 0;
+}
+
+static int file_new(struct env *e, int fd, const char *path, struct env_file **fp)
+{
+	struct env_file *f = mem_calloc(1, sizeof(*f));
+	struct stat st;
+
+	if (!f || !(f->path = str_dup(path))) {
+		mem_free(f);
+		close(fd);
+		return err_set(IODB_ENOMEM, "out of memory opening %s", path);
+	}
+	if (fstat(fd, &st) != 0) {
+		int rc = err_os(errno, "fstat", path, UINT64_MAX);
+
+		mem_free(f->path);
+		mem_free(f);
+		close(fd);
+		return rc;
+	}
+	f->e = e;
+	f->fd = fd;
+	f->size = (uint64_t)st.st_size;
+	*fp = f;
+	return 0;
+}
+
+int env_open_append(struct env *e, const char *path, struct env_file **fp)
+{
+	int existed, fd, rc;
+	struct tracked *t;
+
+	if (e->crashed)
+		return err_set(IODB_EIO, "open %s: the env has crashed", path);
+	existed = access(path, F_OK) == 0;
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return err_os(errno, "open", path, UINT64_MAX);
+	RET(file_new(e, fd, path, fp));
+	pthread_mutex_lock(&e->mu);
+	if (!(t = track_find(e, path))) {
+		if (!(t = mem_calloc(1, sizeof(*t))) || !(t->path = str_dup(path))) {
+			mem_free(t);
+			pthread_mutex_unlock(&e->mu);
+			env_file_close(*fp);
+			return err_set(IODB_ENOMEM, "out of memory in env bookkeeping");
+		}
+		/* Bytes already there when first opened count as durable. */
+		t->size = t->synced = (*fp)->size;
+		t->next = e->files;
+		e->files = t;
+	}
+	(*fp)->trk = t;
+	rc = existed ? 0 : pend_add(e, PEND_CREATE, path, NULL);
+	pthread_mutex_unlock(&e->mu);
+	if (rc)
+		env_file_close(*fp);
+	return rc;
+}
+
+int env_open_read(struct env *e, const char *path, struct env_file **fp)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return errno == ENOENT ? err_set(IODB_NOTFOUND, "%s: no such file", path)
+				       : err_os(errno, "open", path, UINT64_MAX);
+	return file_new(e, fd, path, fp);
+}
+
+int env_file_append(struct env_file *f, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	size_t done = 0;
+
+	RET(env_should_fail(f->e, ENV_OP_WRITE, f->path));
+	while (done < n) {
+		ssize_t w = pwrite(f->fd, b + done, n - done, (off_t)(f->size + done));
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return err_os(errno, "write", f->path, f->size + done);
+		}
+		done += (size_t)w;
+	}
+	f->size += n;
+	f->e->bytes_written += n;
+	if (f->trk) {
+		pthread_mutex_lock(&f->e->mu);
+		f->trk->size = f->size;
+		pthread_mutex_unlock(&f->e->mu);
+	}
+	return 0;
+}
+
+int env_file_read(struct env_file *f, uint64_t off, void *p, size_t n, size_t *got)
+{
+	uint8_t *b = p;
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t r = pread(f->fd, b + done, n - done, (off_t)(off + done));
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return err_os(errno, "read", f->path, off + done);
+		}
+		if (r == 0)
+			break;
+		done += (size_t)r;
+	}
+	f->e->bytes_read += done;
+	*got = done;
+	return 0;
+}
+
+int env_file_sync(struct env_file *f)
+{
+	RET(env_should_fail(f->e, ENV_OP_SYNC, f->path));
+	if (fdatasync(f->fd) != 0)
+		return err_os(errno, "fdatasync", f->path, UINT64_MAX);
+	if (f->trk) {
+		pthread_mutex_lock(&f->e->mu);
+		f->trk->synced = f->size;
+		pthread_mutex_unlock(&f->e->mu);
+	}
+	return 0;
+}
+
+int env_file_truncate(struct env_file *f, uint64_t size)
+{
+	RET(env_should_fail(f->e, ENV_OP_WRITE, f->path));
+	if (ftruncate(f->fd, (off_t)size) != 0)
+		return err_os(errno, "ftruncate", f->path, size);
+	f->size = size;
+	if (f->trk) {
+		pthread_mutex_lock(&f->e->mu);
+		f->trk->size = size;
+		if (f->trk->synced > size)
+			f->trk->synced = size;
+		pthread_mutex_unlock(&f->e->mu);
+	}
+	return 0;
+}
+
+uint64_t env_file_size(const struct env_file *f)
+{
+	return f->size;
+}
+
+const char *env_file_path(const struct env_file *f)
+{
+	return f->path;
+}
+
+void env_file_close(struct env_file *f)
+{
+	if (!f)
+		return;
+	close(f->fd);
+	mem_free(f->path);
+	mem_free(f);
+}
+
+int env_rename(struct env *e, const char *from, const char *to)
+{
+	struct tracked *t;
+	char *np;
+	int rc;
+
+	RET(env_should_fail(e, ENV_OP_RENAME, from));
+	if (rename(from, to) != 0)
+		return err_os(errno, "rename", from, UINT64_MAX);
+	pthread_mutex_lock(&e->mu);
+	rc = pend_add(e, PEND_RENAME, from, to);
+	if ((t = track_find(e, from)) && (np = str_dup(to))) {
+		struct tracked *old = track_find(e, to);
+
+		if (old) /* the replaced file is gone: forget it */
+			old->path[0] = '\0';
+		mem_free(t->path);
+		t->path = np;
+	}
+	pthread_mutex_unlock(&e->mu);
+	return rc;
+}
+
+int env_unlink(struct env *e, const char *path)
+{
+	struct tracked *t;
+
+	if (e->crashed)
+		return err_set(IODB_EIO, "unlink %s: the env has crashed", path);
+	if (unlink(path) != 0 && errno != ENOENT)
+		return err_os(errno, "unlink", path, UINT64_MAX);
+	pthread_mutex_lock(&e->mu);
+	if ((t = track_find(e, path)))
+		t->path[0] = '\0';
+	pthread_mutex_unlock(&e->mu);
+	return 0;
+}
+
+int env_mkdir(struct env *e, const char *path)
+{
+	struct stat st;
+
+	if (e->crashed)
+		return err_set(IODB_EIO, "mkdir %s: the env has crashed", path);
+	if (mkdir(path, 0755) == 0)
+		return 0;
+	if (errno == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return 0;
+	return err_os(errno, "mkdir", path, UINT64_MAX);
+}
+
+int env_sync_dir(struct env *e, const char *dir)
+{
+	int fd, rc = 0;
+
+	RET(env_should_fail(e, ENV_OP_SYNC, dir));
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return err_os(errno, "open", dir, UINT64_MAX);
+	if (fsync(fd) != 0)
+		rc = err_os(errno, "fsync", dir, UINT64_MAX);
+	close(fd);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&e->mu);
+	for (struct pending **pp = &e->pend; *pp;) {
+		struct pending *p = *pp;
+		const char *name = p->kind == PEND_RENAME ? p->b : p->a;
+
+		if (in_dir(name, dir)) {
+			*pp = p->next;
+			mem_free(p->a);
+			mem_free(p->b);
+			mem_free(p);
+		} else {
+			pp = &p->next;
+		}
+	}
+	pthread_mutex_unlock(&e->mu);
+	return 0;
+}
+
+int env_exists(struct env *e, const char *path)
+{
+	(void)e;
+	return access(path, F_OK) == 0;
+}
+
+int env_list_dir(struct env *e, const char *dir, int (*fn)(void *ctx, const char *name),
+		 void *ctx)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int rc = 0;
+
+	(void)e;
+	if (!d)
+		return errno == ENOENT ? err_set(IODB_NOTFOUND, "%s: no such directory", dir)
+				       : err_os(errno, "opendir", dir, UINT64_MAX);
+	while (rc == 0 && (de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		rc = fn(ctx, de->d_name);
+	}
+	closedir(d);
+	return rc;
+}
+
+int env_lock(struct env *e, const char *path, struct env_lock **lp)
+{
+	struct env_lock *l;
+	int fd;
+
+	(void)e;
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
+		return err_os(errno, "open", path, UINT64_MAX);
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int err = errno;
+
+		close(fd);
+		if (err == EWOULDBLOCK)
+			return err_set(IODB_EBUSY, "%s: held by another open handle or process",
+				       path);
+		return err_os(err, "flock", path, UINT64_MAX);
+	}
+	if (!(l = mem_alloc(sizeof(*l)))) {
+		close(fd);
+		return err_set(IODB_ENOMEM, "out of memory locking %s", path);
+	}
+	l->fd = fd;
+	*lp = l;
+	return 0;
+}
+
+void env_unlock(struct env_lock *l)
+{
+	if (!l)
+		return;
+	close(l->fd); /* releases the flock */
+	mem_free(l);
+}
+
+void env_crash(struct env *e, int garbage, uint64_t seed)
+{
+	uint64_t x = seed | 1;
+
+	pthread_mutex_lock(&e->mu);
+	e->crashed = 1;
+	/* Undo, newest first, what no directory fsync made durable. */
+	while (e->pend) {
+		struct pending *p = e->pend;
+		struct tracked *t;
+
+		e->pend = p->next;
+		if (p->kind == PEND_CREATE) {
+			unlink(p->a);
+			if ((t = track_find(e, p->a)))
+				t->path[0] = '\0';
+		} else if (rename(p->b, p->a) == 0 && (t = track_find(e, p->b))) {
+			char *np = str_dup(p->a);
+
+			if (np) {
+				mem_free(t->path);
+				t->path = np;
+			}
+		}
+		mem_free(p->a);
+		mem_free(p->b);
+		mem_free(p);
+	}
+	for (struct tracked *t = e->files; t; t = t->next) {
+		int fd;
+
+		if (!t->path[0] || t->size == t->synced)
+			continue;
+		if ((fd = open(t->path, O_WRONLY | O_CLOEXEC)) < 0)
+			continue;
+		if (ftruncate(fd, (off_t)t->synced) == 0 && garbage) {
+			uint8_t junk[64];
+			uint64_t lost = t->size - t->synced;
+			size_t n = lost < sizeof(junk) ? (size_t)lost : sizeof(junk);
+
+			for (size_t i = 0; i < n; i++) {
+				x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+				junk[i] = (uint8_t)x;
+			}
+			if (pwrite(fd, junk, n, (off_t)t->synced) < 0) {
+				/* a crash simulation has no one to report to */
+			}
+		}
+		close(fd);
+		t->size = t->synced;
+	}
+	pthread_mutex_unlock(&e->mu);
+}

@@ -1,0 +1,504 @@
+/*
+ * db.c — the facade: open, replay, close, options, statistics.
+ *
+ * A store directory holds:
+ *   IODB       identity file (format version), written once at creation (docs/format.md)
+ *   LOCK       flock'ed while a handle has the store open (a second open gets IODB_EBUSY)
+ *   journal/   the journal segments
+ *
+ * Open = lock, check IODB, replay the journal into the memtable and the version graph, then
+ * publish the head view. Replay applies exactly what the live commit path applies, through
+ * the same functions (db_apply_commit, db_apply_control), and checks every record against
+ * the state it is applied to (numbers increase, the parent is the head, the height follows),
+ * so a journal that decodes but does not make sense is IODB_ECORRUPT, not a strange store.
+ *
+ * Locks, outermost first: wq_mu (commit queue, never held during I/O) — vg_lock (version
+ * graph; held for writing only while applying a committed change in memory) — view_mu (the
+ * head view pointer). Readers take view_mu for a pointer copy and vg_lock for reading only
+ * to open a snapshot or list versions; neither is held during I/O.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/time.h>
+
+#include "lib/db/db_int.h"
+
+#define IDENT_FILE "IODB"
+#define IDENT_MAGIC "iodbstor"
+#define IDENT_FORMAT 1
+#define IDENT_SIZE 16
+
+int iodb_version(void)
+{
+	return IODB_VERSION_NUMBER;
+}
+
+void iodb_options_init(iodb_options *o)
+{
+	if (!o)
+		return;
+	memset(o, 0, sizeof(*o));
+	o->version = IODB_OPTIONS_VERSION;
+	o->create_if_missing = 1;
+	o->sync = 1;
+	o->keep_versions = 0;
+	o->journal_segment_bytes = 64u << 20;
+	o->group_commit_bytes = 4u << 20;
+}
+
+static uint64_t now_usec(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (uint64_t)tv.tv_sec * 1000000 + (uint64_t)tv.tv_usec;
+}
+
+void db_publish(iodb *db, struct view *v)
+{
+	struct view *old;
+
+	pthread_mutex_lock(&db->view_mu);
+	old = db->cur;
+	db->cur = v;
+	pthread_mutex_unlock(&db->view_mu);
+	view_unref(old);
+}
+
+struct view *db_view_acquire(iodb *db)
+{
+	struct view *v;
+
+	pthread_mutex_lock(&db->view_mu);
+	v = db->cur;
+	view_ref(v);
+	pthread_mutex_unlock(&db->view_mu);
+	return v;
+}
+
+/* ---- Applying records ----------------------------------------------------------------- */
+
+struct op_ref {
+	uint32_t store;
+	uint32_t idx;
+	struct jop op;
+};
+
+static int op_ref_cmp(const void *a, const void *b)
+{
+	const struct op_ref *x = a, *y = b;
+	int c;
+
+	if (x->store != y->store)
+		return x->store < y->store ? -1 : 1;
+	if ((c = key_cmp(x->op.key, x->op.klen, y->op.key, y->op.klen)))
+		return c;
+	return x->idx > y->idx ? -1 : x->idx < y->idx; /* later operations first */
+}
+
+/* Store ids for a commit's store names, adding new stores to db->stores. */
+static int map_stores(iodb *db, const struct jcommit *c, uint32_t *ids)
+{
+	for (uint32_t i = 0; i < c->nstores; i++) {
+		const uint8_t *name;
+		uint8_t len;
+		int64_t id;
+
+		jcommit_store_name(c, i, &name, &len);
+		if ((id = stores_find(db->stores, name, len)) < 0) {
+			struct stores *s;
+
+			RET(stores_add(db->stores, name, len, &s));
+			stores_unref(db->stores);
+			db->stores = s;
+			id = s->n - 1;
+		}
+		ids[i] = (uint32_t)id;
+	}
+	return 0;
+}
+
+int db_apply_commit(iodb *db, const struct jcommit *c, const char *path, uint64_t off)
+{
+	struct vgraph *g = &db->vg;
+	struct version *parent = c->parent ? vg_get(g, c->parent) : NULL;
+	uint32_t ids_local[16], *ids = ids_local;
+	struct op_ref *refs = NULL;
+	struct rd r;
+	int rc = 0;
+
+	if (c->n < g->next_n || c->parent != g->head || (c->parent && !parent) ||
+	    (parent && c->height != parent->height + 1))
+		return ERR_CORRUPT(path, off,
+				   "commit record of version %u does not follow the version graph "
+				   "(parent %u, head %u, next number %u)",
+				   c->n, c->parent, g->head, g->next_n);
+	if (vg_find(g, c->vid, c->vidlen))
+		return ERR_CORRUPT(path, off, "commit record reuses a retained version ID");
+	if (c->nstores > 16 && !(ids = mem_alloc(c->nstores * sizeof(*ids))))
+		return err_set(IODB_ENOMEM, "out of memory applying a commit");
+	ERR(map_stores(db, c, ids));
+
+	/* The memtable keeps one entry per key and version: the last operation on it. */
+	rd_init(&r, c->ops, c->ops_len);
+	if (c->nops == 1) {
+		struct jop op;
+
+		if (jcommit_next_op(&r, c->nstores, &op)) {
+			rc = ERR_CORRUPT(path, off, "bad operation in commit record");
+			goto err;
+		}
+		ERR(mt_put(db->mem, ids[op.store], op.key, op.klen, c->n, op.val, op.vlen,
+			   op.kind == JOP_DEL));
+	} else if (c->nops > 1) {
+		if (!(refs = mem_alloc(c->nops * sizeof(*refs)))) {
+			rc = err_set(IODB_ENOMEM, "out of memory applying a commit");
+			goto err;
+		}
+		for (uint64_t i = 0; i < c->nops; i++) {
+			if (jcommit_next_op(&r, c->nstores, &refs[i].op)) {
+				rc = ERR_CORRUPT(path, off, "bad operation in commit record");
+				goto err;
+			}
+			refs[i].store = ids[refs[i].op.store];
+			refs[i].idx = (uint32_t)i;
+		}
+		qsort(refs, c->nops, sizeof(*refs), op_ref_cmp);
+		for (uint64_t i = 0; i < c->nops; i++) {
+			const struct jop *op = &refs[i].op;
+
+			if (i && refs[i].store == refs[i - 1].store &&
+			    key_cmp(op->key, op->klen, refs[i - 1].op.key, refs[i - 1].op.klen) == 0)
+				continue;
+			ERR(mt_put(db->mem, refs[i].store, op->key, op->klen, c->n, op->val, op->vlen,
+				   op->kind == JOP_DEL));
+		}
+	}
+	pthread_rwlock_wrlock(&db->vg_lock);
+	rc = vg_add(g, c->n, c->parent, c->height, c->vid, c->vidlen);
+	if (rc == 0)
+		g->head = c->n;
+	pthread_rwlock_unlock(&db->vg_lock);
+	db->st_commits++;
+	db->st_ops += c->nops;
+err:
+	if (ids != ids_local)
+		mem_free(ids);
+	mem_free(refs);
+	return rc;
+}
+
+/* Is a an ancestor of b (or b itself)? */
+static int is_ancestor(const struct vgraph *g, uint32_t a, uint32_t b)
+{
+	const struct version *v = vg_get(g, b);
+
+	while (v && v->n > a)
+		v = v->parent ? vg_get(g, v->parent) : NULL;
+	return v && v->n == a;
+}
+
+int db_apply_control(iodb *db, uint8_t type, const uint8_t *p, size_t len, const char *path,
+		     uint64_t off)
+{
+	struct vgraph *g = &db->vg;
+	uint32_t target = 0, keep = 0;
+	struct rd r;
+	int rc = 0;
+
+	rd_init(&r, p, len);
+	if (type == JREC_CLEAN && rd_u32(&r, &keep))
+		return ERR_CORRUPT(path, off, "short clean record");
+	if (rd_u32(&r, &target) || rd_left(&r) != 0)
+		return ERR_CORRUPT(path, off, "bad length of a type %u journal record", type);
+	if (!vg_get(g, target))
+		return ERR_CORRUPT(path, off, "journal record names version %u, which is not retained",
+				   target);
+	if (type == JREC_CLEAN && !is_ancestor(g, target, g->head))
+		return ERR_CORRUPT(path, off, "clean record's base %u is not an ancestor of the head",
+				   target);
+	pthread_rwlock_wrlock(&db->vg_lock);
+	switch (type) {
+	case JREC_ROLLBACK:
+		rc = vg_rollback(g, target);
+		break;
+	case JREC_CHECKOUT:
+		g->head = target;
+		break;
+	case JREC_CLEAN:
+		rc = vg_clean(g, target);
+		break;
+	}
+	pthread_rwlock_unlock(&db->vg_lock);
+	return rc;
+}
+
+static int replay_record(void *ctx, uint8_t type, const uint8_t *p, size_t len, const char *path,
+			 const struct jpos *pos)
+{
+	iodb *db = ctx;
+	struct jcommit c;
+
+	switch (type) {
+	case JREC_COMMIT:
+		if (jcommit_decode(p, len, &c) != 0)
+			return ERR_CORRUPT(path, pos->off, "malformed commit record");
+		return db_apply_commit(db, &c, path, pos->off);
+	case JREC_ROLLBACK:
+	case JREC_CHECKOUT:
+	case JREC_CLEAN:
+		return db_apply_control(db, type, p, len, path, pos->off);
+	default:
+		return ERR_CORRUPT(path, pos->off, "unknown journal record type %u", type);
+	}
+}
+
+/* ---- Identity file -------------------------------------------------------------------- */
+
+static int ident_check_or_create(iodb *db, int create)
+{
+	char *path = path_join(db->dir, IDENT_FILE), *tmp = path_join(db->dir, IDENT_FILE ".tmp");
+	struct env_file *f = NULL;
+	uint8_t b[IDENT_SIZE];
+	size_t got;
+	int rc;
+
+	if (!path || !tmp) {
+		rc = err_set(IODB_ENOMEM, "out of memory");
+		goto err;
+	}
+	if (env_exists(db->env, path)) {
+		ERR(env_open_read(db->env, path, &f));
+		ERR(env_file_read(f, 0, b, sizeof(b), &got));
+		if (got != IDENT_SIZE || env_file_size(f) != IDENT_SIZE ||
+		    memcmp(b, IDENT_MAGIC, 8) != 0 || get_u32(b + 12) != crc_mask(crc32c(b, 12))) {
+			rc = ERR_CORRUPT(path, 0, "not an iodb identity file");
+			goto err;
+		}
+		if (get_u32(b + 8) != IDENT_FORMAT) {
+			rc = ERR_CORRUPT(path, 8, "store format %u; this library reads format %u",
+					 get_u32(b + 8), IDENT_FORMAT);
+			goto err;
+		}
+		rc = 0;
+		goto err;
+	}
+	if (!create) {
+		rc = err_set(IODB_NOTFOUND, "%s: no iodb store here (create_if_missing is off)",
+			     db->dir);
+		goto err;
+	}
+	memcpy(b, IDENT_MAGIC, 8);
+	put_u32(b + 8, IDENT_FORMAT);
+	put_u32(b + 12, crc_mask(crc32c(b, 12)));
+	(void)env_unlink(db->env, tmp);
+	ERR(env_open_append(db->env, tmp, &f));
+	ERR(env_file_append(f, b, sizeof(b)));
+	ERR(env_file_sync(f));
+	env_file_close(f);
+	f = NULL;
+	ERR(env_rename(db->env, tmp, path));
+	ERR(env_sync_dir(db->env, db->dir));
+err:
+	env_file_close(f);
+	mem_free(path);
+	mem_free(tmp);
+	return rc;
+}
+
+/* ---- Open and close ------------------------------------------------------------------- */
+
+static int options_check(const iodb_options *in, iodb_options *o)
+{
+	iodb_options_init(o);
+	if (!in)
+		return 0;
+	if (in->version == 0 || in->version > IODB_OPTIONS_VERSION)
+		return err_set(IODB_EINVAL,
+			       "iodb_options.version is %u; call iodb_options_init() first "
+			       "(this library knows version %u)",
+			       in->version, IODB_OPTIONS_VERSION);
+	o->create_if_missing = in->create_if_missing;
+	o->sync = in->sync;
+	o->keep_versions = in->keep_versions;
+	if (in->journal_segment_bytes)
+		o->journal_segment_bytes = in->journal_segment_bytes;
+	if (in->group_commit_bytes)
+		o->group_commit_bytes = in->group_commit_bytes;
+	if (o->journal_segment_bytes < 4096)
+		return err_set(IODB_EINVAL, "journal_segment_bytes must be at least 4096");
+	return 0;
+}
+
+static void db_free(iodb *db)
+{
+	journal_close(db->journal);
+	view_unref(db->cur);
+	mt_unref(db->mem);
+	stores_unref(db->stores);
+	vg_destroy(&db->vg);
+	buf_free(&db->wbuf);
+	env_unlock(db->lock);
+	if (db->own_env)
+		env_free(db->env);
+	pthread_mutex_destroy(&db->wq_mu);
+	pthread_mutex_destroy(&db->view_mu);
+	pthread_rwlock_destroy(&db->vg_lock);
+	mem_free(db->dir);
+	mem_free(db);
+}
+
+static int db_open(const char *dir, const iodb_options *opts, struct env *env, int own_env,
+		   iodb **out)
+{
+	iodb *db;
+	char *path = NULL;
+	uint64_t t0 = now_usec();
+	roaring_bitmap_t *anc = NULL;
+	struct view *v;
+	int rc, exists;
+
+	if (!dir || !*dir || !out) {
+		if (own_env)
+			env_free(env);
+		return err_set(IODB_EINVAL, "iodb_open: dir and db must not be NULL or empty");
+	}
+	if (!(db = mem_calloc(1, sizeof(*db)))) {
+		if (own_env)
+			env_free(env);
+		return err_set(IODB_ENOMEM, "out of memory opening %s", dir);
+	}
+	db->env = env;
+	db->own_env = own_env;
+	pthread_mutex_init(&db->wq_mu, NULL);
+	pthread_mutex_init(&db->view_mu, NULL);
+	pthread_rwlock_init(&db->vg_lock, NULL);
+	buf_init(&db->wbuf);
+	if (!(db->dir = mem_dup(dir, strlen(dir) + 1))) {
+		rc = err_set(IODB_ENOMEM, "out of memory opening %s", dir);
+		goto err;
+	}
+	ERR(options_check(opts, &db->o));
+	ERR(vg_init(&db->vg));
+	ERR(mt_new(&db->mem));
+	ERR(stores_new_default(&db->stores));
+
+	exists = env_exists(env, dir);
+	if (!exists && !db->o.create_if_missing) {
+		rc = err_set(IODB_NOTFOUND, "%s: no such directory (create_if_missing is off)", dir);
+		goto err;
+	}
+	if (!exists)
+		ERR(env_mkdir(env, dir));
+	if (!(path = path_join(dir, "LOCK"))) {
+		rc = err_set(IODB_ENOMEM, "out of memory");
+		goto err;
+	}
+	ERR(env_lock(env, path, &db->lock));
+	ERR(ident_check_or_create(db, db->o.create_if_missing));
+	mem_free(path);
+	if (!(path = path_join(dir, "journal"))) {
+		rc = err_set(IODB_ENOMEM, "out of memory");
+		goto err;
+	}
+	{
+		struct journal_opts jo = {db->o.journal_segment_bytes, db->o.sync};
+
+		ERR(journal_open(env, path, 1, &jo, replay_record, db, &db->journal));
+	}
+	if (db->vg.head)
+		ERR(vg_ancestors(&db->vg, db->vg.head, &anc));
+	else if (!(anc = roaring_bitmap_create())) {
+		rc = err_set(IODB_ENOMEM, "out of memory");
+		goto err;
+	}
+	ERR(view_new(db->vg.head, anc, db->mem, db->stores, &v));
+	db->cur = v;
+	db->open_usec = now_usec() - t0;
+	mem_free(path);
+	*out = db;
+	return 0;
+err:
+	mem_free(path);
+	db_free(db);
+	return rc;
+}
+
+int db_open_env(const char *dir, const iodb_options *o, struct env *env, iodb **db)
+{
+	return db_open(dir, o, env, 0, db);
+}
+
+int iodb_open(const char *dir, const iodb_options *o, iodb **db)
+{
+	struct env *env;
+
+	RET(env_new(&env));
+	return db_open(dir, o, env, 1, db);
+}
+
+int iodb_close(iodb *db)
+{
+	if (!db)
+		return 0;
+	if (db->open_readers)
+		return err_set(IODB_EBUSY, "iodb_close: %d snapshots or iterators still open",
+			       (int)db->open_readers);
+	db_free(db);
+	return 0;
+}
+
+/* ---- Statistics ----------------------------------------------------------------------- */
+
+int iodb_stats(iodb *db, char **json)
+{
+	struct journal_stats js;
+	struct view *v;
+	uint32_t versions, head, base;
+	uint64_t head_height = 0;
+	char *out;
+	int n;
+
+	if (!db || !json)
+		return err_set(IODB_EINVAL, "iodb_stats: db and json must not be NULL");
+	journal_get_stats(db->journal, &js);
+	pthread_rwlock_rdlock(&db->vg_lock);
+	versions = db->vg.count;
+	head = db->vg.head;
+	base = db->vg.base;
+	if (head)
+		head_height = vg_get(&db->vg, head)->height;
+	pthread_rwlock_unlock(&db->vg_lock);
+	v = db_view_acquire(db);
+	if (!(out = mem_alloc(2048))) {
+		view_unref(v);
+		return err_set(IODB_ENOMEM, "out of memory");
+	}
+	n = snprintf(out, 2048,
+		     "{\"versions\": %u, \"head_number\": %u, \"head_height\": %llu, "
+		     "\"base_number\": %u, \"stores\": %u, "
+		     "\"commits\": %llu, \"commit_groups\": %llu, \"ops\": %llu, "
+		     "\"user_bytes_written\": %llu, "
+		     "\"journal\": {\"bytes_written\": %llu, \"syncs\": %llu, \"segments\": %llu, "
+		     "\"bytes\": %llu}, "
+		     "\"memtable\": {\"bytes\": %llu, \"entries\": %llu}, "
+		     "\"arena_bytes\": %llu, \"env_bytes_read\": %llu, \"env_bytes_written\": %llu, "
+		     "\"open_usec\": %llu}",
+		     versions, head, (unsigned long long)head_height, base, v->stores->n,
+		     (unsigned long long)db->st_commits, (unsigned long long)db->st_groups,
+		     (unsigned long long)db->st_ops, (unsigned long long)db->st_user_bytes,
+		     (unsigned long long)js.bytes_written, (unsigned long long)js.syncs,
+		     (unsigned long long)js.segments, (unsigned long long)js.size,
+		     (unsigned long long)mt_bytes(v->mem), (unsigned long long)mt_entries(v->mem),
+		     (unsigned long long)mem_arena_allocated(),
+		     (unsigned long long)env_bytes_read(db->env),
+		     (unsigned long long)env_bytes_written(db->env),
+		     (unsigned long long)db->open_usec);
+	view_unref(v);
+	if (n < 0 || n >= 2048) {
+		mem_free(out);
+		return err_set(IODB_ENOMEM, "statistics do not fit their buffer");
+	}
+	*json = out;
+	return 0;
+}

@@ -1,0 +1,218 @@
+/*
+ * db_int.h — private to lib/db: the handle, views, the memtable, the version graph and the
+ * internal iterators. Nothing outside lib/db includes this (tests excepted); the db's face to
+ * the rest of the tree is lib/db/db.h.
+ */
+#ifndef IODB_DB_INT_H
+#define IODB_DB_INT_H
+
+#include <pthread.h>
+#include <roaring/roaring.h>
+#include <stdatomic.h>
+
+#include "journal/journal.h"
+#include "lib/db/db.h"
+
+/* ---- Entries and internal iterators --------------------------------------------------- */
+
+/*
+ * An entry is (store, key, n, value | tombstone). Internal order: store ascending, key
+ * ascending (unsigned bytes, shorter first), n descending — so the first visible entry of a
+ * key met going forward is its value in a view.
+ */
+struct entry {
+	uint32_t store;
+	uint32_t n;
+	const uint8_t *key;
+	uint32_t klen;
+	const uint8_t *val;
+	uint32_t vlen;
+	int tomb;
+};
+
+#define N_MAX UINT32_MAX
+
+int entry_cmp(uint32_t s1, const uint8_t *k1, size_t l1, uint32_t n1, uint32_t s2,
+	      const uint8_t *k2, size_t l2, uint32_t n2);
+int key_cmp(const uint8_t *k1, size_t l1, const uint8_t *k2, size_t l2);
+
+struct iiter;
+struct iiter_ops {
+	/* Position at the first entry >= (store, key, n) in internal order. */
+	void (*seek)(struct iiter *it, uint32_t store, const uint8_t *key, size_t klen,
+		     uint32_t n);
+	void (*first)(struct iiter *it);
+	void (*last)(struct iiter *it);
+	void (*next)(struct iiter *it);
+	void (*prev)(struct iiter *it);
+	int (*valid)(const struct iiter *it);
+	/* The current entry; pointers are valid while the source lives. */
+	const struct entry *(*entry)(const struct iiter *it);
+	/* 0, or the error that made the iterator stop (corrupt data in later sources). */
+	int (*status)(const struct iiter *it);
+	void (*close)(struct iiter *it);
+};
+struct iiter {
+	const struct iiter_ops *ops;
+};
+
+/* A merging iterator over n children (it takes ownership of them). */
+int merge_iter_new(struct iiter **children, size_t n, struct iiter **it);
+
+/* ---- Memtable ------------------------------------------------------------------------- */
+
+/*
+ * A skiplist of entries in internal order, in arena memory. One writer at a time (the commit
+ * leader, or replay at open); readers never lock. Reference-counted: views hold it.
+ */
+struct memtable;
+int mt_new(struct memtable **m);
+void mt_ref(struct memtable *m);
+void mt_unref(struct memtable *m);
+int mt_put(struct memtable *m, uint32_t store, const uint8_t *key, uint32_t klen, uint32_t n,
+	   const uint8_t *val, uint32_t vlen, int tomb);
+/* Newest entry of (store, key) with n in anc: 1 and *e set, or 0. */
+int mt_get(struct memtable *m, uint32_t store, const uint8_t *key, uint32_t klen,
+	   const roaring_bitmap_t *anc, struct entry *e);
+int mt_iter_new(struct memtable *m, struct iiter **it);
+uint64_t mt_bytes(const struct memtable *m);
+uint64_t mt_entries(const struct memtable *m);
+
+/* ---- Stores --------------------------------------------------------------------------- */
+
+/* Names of the stores ever written, immutable and reference-counted; id = index. Id 0 is
+ * the default store "". A new table is made when a commit adds a store. */
+struct stores {
+	atomic_int refs;
+	uint32_t n;
+	struct store_name {
+		uint8_t len;
+		char name[IODB_MAX_STORE_NAME + 1];
+	} *v;
+	uint32_t *sorted; /* ids in name order */
+};
+int stores_new_default(struct stores **s);
+/* A copy of s with one more name. */
+int stores_add(const struct stores *s, const uint8_t *name, uint8_t len, struct stores **out);
+/* id of name, or -1. */
+int64_t stores_find(const struct stores *s, const uint8_t *name, size_t len);
+void stores_ref(struct stores *s);
+void stores_unref(struct stores *s);
+
+/* ---- Version graph -------------------------------------------------------------------- */
+
+/*
+ * Every retained version, by internal number n (assigned in commit order from 1, never
+ * reused) and by ID. Retained versions form one tree under the base; the base's ancestors
+ * are folded into it (their entries remain visible to it) and listed in base_anc. Versions
+ * discarded by rollback or clean are forgotten, their numbers added to `dead`.
+ *
+ * Mutated by the commit leader only, under iodb.vg_lock held for writing; read under it held
+ * for reading.
+ */
+struct version {
+	uint32_t n, parent; /* parent 0: none retained / first version */
+	uint32_t chain_lo;  /* n..chain_lo are consecutive numbers, each the parent of the next */
+	uint64_t height;
+	uint8_t vidlen;
+	uint8_t vid[];
+};
+
+struct vgraph {
+	struct version **tab; /* tab[n - lo], NULL where not retained */
+	uint32_t lo, cap;
+	uint32_t next_n; /* number the next version gets */
+	uint32_t head;	 /* 0 before the first version */
+	uint32_t base;	 /* oldest retained version (the root of the retained tree) */
+	uint32_t count;	 /* retained versions */
+	roaring_bitmap_t *base_anc; /* ancestors of base, base included */
+	roaring_bitmap_t *dead;	    /* numbers whose entries no view can see */
+	uint32_t *hash;		    /* open addressing: vid -> n, 0 = empty */
+	uint32_t hash_cap;
+};
+
+int vg_init(struct vgraph *g);
+void vg_destroy(struct vgraph *g);
+struct version *vg_get(const struct vgraph *g, uint32_t n);
+struct version *vg_find(const struct vgraph *g, const void *vid, size_t vidlen);
+int vg_add(struct vgraph *g, uint32_t n, uint32_t parent, uint64_t height, const void *vid,
+	   uint8_t vidlen);
+/* A new bitmap of the numbers whose entries version n sees. */
+int vg_ancestors(const struct vgraph *g, uint32_t n, roaring_bitmap_t **out);
+/* Discard every descendant of n. */
+int vg_rollback(struct vgraph *g, uint32_t n);
+/* The ancestor of `from` at distance dist, stopping at the base. */
+uint32_t vg_ancestor_at(const struct vgraph *g, uint32_t from, uint32_t dist);
+/* Make n (a retained ancestor of head, or head) the base. */
+int vg_clean(struct vgraph *g, uint32_t base);
+
+/* ---- Views ---------------------------------------------------------------------------- */
+
+/*
+ * What one read sees: the version's ancestor set, the memtable, the store names. Immutable
+ * once made; reference-counted. The head view is swapped by the commit leader; snapshots and
+ * iterators hold their own.
+ */
+struct view {
+	atomic_int refs;
+	uint32_t head; /* version viewed, 0 = the empty store */
+	roaring_bitmap_t *anc;
+	struct memtable *mem;
+	struct stores *stores;
+};
+
+int view_new(uint32_t head, roaring_bitmap_t *anc, struct memtable *mem, struct stores *stores,
+	     struct view **v);
+void view_ref(struct view *v);
+void view_unref(struct view *v);
+/* Value of key in the view: 0 and a copy in *val, IODB_NOTFOUND, or an error. */
+int view_get(struct view *v, const char *store, const void *key, size_t klen, void **val,
+	     size_t *vlen);
+
+/* ---- The handle ----------------------------------------------------------------------- */
+
+struct writer;
+
+struct iodb {
+	char *dir;
+	iodb_options o;
+	struct env *env;
+	int own_env;
+	struct env_lock *lock;
+	struct journal *journal;
+
+	/* Commit queue: the writer at the front is the leader and commits a group. */
+	pthread_mutex_t wq_mu;
+	struct writer *wq_head, *wq_tail;
+	int sticky; /* first failed journal write/fsync: later writes fail (leader only) */
+	struct buf wbuf;
+
+	pthread_rwlock_t vg_lock;
+	struct vgraph vg;
+
+	/* Owned by the leader; published through views. */
+	struct memtable *mem;
+	struct stores *stores;
+
+	pthread_mutex_t view_mu;
+	struct view *cur; /* the head view */
+
+	atomic_int open_readers; /* snapshots and iterators not yet closed */
+
+	/* Statistics. */
+	_Atomic uint64_t st_commits, st_groups, st_user_bytes, st_ops;
+	uint64_t open_usec;
+};
+
+/* Replace the head view (leader). */
+void db_publish(iodb *db, struct view *v);
+struct view *db_view_acquire(iodb *db);
+int db_apply_commit(iodb *db, const struct jcommit *c, const char *path, uint64_t off);
+int db_apply_control(iodb *db, uint8_t type, const uint8_t *p, size_t len, const char *path,
+		     uint64_t off);
+/* The view snapshot s reads, with a reference for the caller. */
+struct view *snapshot_view(iodb_snapshot *s);
+int check_store(const char *store, const uint8_t **name, size_t *len);
+int check_key(const void *key, size_t klen);
+
+#endif /* IODB_DB_INT_H */

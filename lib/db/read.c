@@ -1,0 +1,164 @@
+/*
+ * read.c — point reads, the head, the version list and snapshots.
+ *
+ * Reads work on views (view.c): a read at the head takes the current head view, one at an
+ * older version builds a view from that version's ancestor set. Neither waits for a writer's
+ * I/O: the version graph lock is taken for reading, and only to build a snapshot's view or
+ * to copy the version list.
+ */
+#include "lib/db/db_int.h"
+
+struct iodb_snapshot {
+	iodb *db;
+	struct view *v;
+};
+
+int iodb_get(iodb *db, const char *store, const void *key, size_t klen, void **val,
+	     size_t *vlen)
+{
+	struct view *v;
+	int rc;
+
+	if (!db)
+		return err_set(IODB_EINVAL, "iodb_get: db must not be NULL");
+	v = db_view_acquire(db);
+	rc = view_get(v, store, key, klen, val, vlen);
+	view_unref(v);
+	return rc;
+}
+
+int iodb_head(iodb *db, void **vid, size_t *vidlen)
+{
+	const struct version *h;
+	void *copy = NULL;
+	size_t len = 0;
+
+	if (!db || !vid || !vidlen)
+		return err_set(IODB_EINVAL, "iodb_head: db, vid and vidlen must not be NULL");
+	pthread_rwlock_rdlock(&db->vg_lock);
+	if ((h = vg_get(&db->vg, db->vg.head)) != NULL) {
+		copy = mem_dup(h->vid, h->vidlen);
+		len = h->vidlen;
+	}
+	pthread_rwlock_unlock(&db->vg_lock);
+	if (!h)
+		return err_set(IODB_NOTFOUND, "the store has no version yet");
+	if (!copy)
+		return err_set(IODB_ENOMEM, "out of memory");
+	*vid = copy;
+	*vidlen = len;
+	return 0;
+}
+
+struct vrow {
+	uint32_t vid_off, parent_off;
+	uint8_t vidlen, parentlen;
+	uint64_t height;
+};
+
+int iodb_versions(iodb *db, iodb_version_fn fn, void *ctx)
+{
+	const struct vgraph *g;
+	struct vrow *rows = NULL;
+	struct buf ids;
+	uint32_t nrows = 0;
+	int rc = 0;
+
+	if (!db || !fn)
+		return err_set(IODB_EINVAL, "iodb_versions: db and fn must not be NULL");
+	buf_init(&ids);
+	/* Copy under the lock, call back without it: fn may call into the store. */
+	pthread_rwlock_rdlock(&db->vg_lock);
+	g = &db->vg;
+	if (g->count && !(rows = mem_alloc(g->count * sizeof(*rows))))
+		rc = err_set(IODB_ENOMEM, "out of memory listing versions");
+	for (uint32_t n = g->lo; rc == 0 && n < g->next_n; n++) {
+		const struct version *v = vg_get(g, n), *p;
+		struct vrow *r = &rows[nrows];
+
+		if (!v)
+			continue;
+		p = v->parent ? vg_get(g, v->parent) : NULL;
+		r->vid_off = (uint32_t)ids.len;
+		r->vidlen = v->vidlen;
+		r->height = v->height;
+		if ((rc = buf_append(&ids, v->vid, v->vidlen)) != 0)
+			break;
+		r->parent_off = (uint32_t)ids.len;
+		r->parentlen = p ? p->vidlen : 0;
+		if (p && (rc = buf_append(&ids, p->vid, p->vidlen)) != 0)
+			break;
+		nrows++;
+	}
+	pthread_rwlock_unlock(&db->vg_lock);
+	for (uint32_t i = 0; rc == 0 && i < nrows; i++) {
+		const struct vrow *r = &rows[i];
+
+		rc = fn(ctx, ids.p + r->vid_off, r->vidlen,
+			r->parentlen ? ids.p + r->parent_off : NULL, r->parentlen, r->height);
+	}
+	mem_free(rows);
+	buf_free(&ids);
+	return rc;
+}
+
+int iodb_snapshot_open(iodb *db, const void *vid, size_t vidlen, iodb_snapshot **out)
+{
+	iodb_snapshot *s;
+	roaring_bitmap_t *anc = NULL;
+	const struct version *v;
+	struct view *cur;
+	int rc;
+
+	if (!db || !out || (vid && (vidlen == 0 || vidlen > IODB_MAX_VID)) || (!vid && vidlen))
+		return err_set(IODB_EINVAL, "iodb_snapshot_open: bad arguments");
+	if (!(s = mem_calloc(1, sizeof(*s))))
+		return err_set(IODB_ENOMEM, "out of memory opening a snapshot");
+	s->db = db;
+	if (!vid) {
+		s->v = db_view_acquire(db);
+	} else {
+		/* The head view first: its memtable and stores hold everything the version
+		 * graph below can name, since both only grow. */
+		cur = db_view_acquire(db);
+		pthread_rwlock_rdlock(&db->vg_lock);
+		if (!(v = vg_find(&db->vg, vid, vidlen)))
+			rc = err_set(IODB_NOTFOUND, "no retained version has that ID");
+		else
+			rc = vg_ancestors(&db->vg, v->n, &anc);
+		pthread_rwlock_unlock(&db->vg_lock);
+		if (rc == 0)
+			rc = view_new(v->n, anc, cur->mem, cur->stores, &s->v);
+		view_unref(cur);
+		if (rc) {
+			mem_free(s);
+			return rc;
+		}
+	}
+	db->open_readers++;
+	*out = s;
+	return 0;
+}
+
+int iodb_snapshot_get(iodb_snapshot *s, const char *store, const void *key, size_t klen,
+		      void **val, size_t *vlen)
+{
+	if (!s)
+		return err_set(IODB_EINVAL, "iodb_snapshot_get: snapshot must not be NULL");
+	return view_get(s->v, store, key, klen, val, vlen);
+}
+
+void iodb_snapshot_close(iodb_snapshot *s)
+{
+	if (!s)
+		return;
+	view_unref(s->v);
+	s->db->open_readers--;
+	mem_free(s);
+}
+
+struct view *snapshot_view(iodb_snapshot *s)
+{
+	view_ref(s->v);
+	return s->v;
+}

@@ -1,0 +1,464 @@
+/*
+ * write.c — batches and the commit path: update, rollback, checkout, clean.
+ *
+ * Every change is a journal record. Callers queue on iodb.wq_mu; the writer at the front is
+ * the leader: it takes a group of queued updates (up to group_commit_bytes), encodes one
+ * record per update, appends them with one write and one fdatasync, applies them to the
+ * memtable and the version graph, publishes the new head view, and wakes the group. So
+ * concurrent updaters share an fsync, and readers never wait on the I/O: they keep reading
+ * the previous head view until the new one is published, after the data is durable.
+ *
+ *   queued ──(front)──> leader: encode ─> journal_write ─> apply ─> publish ─> done
+ *                                                  └─ failed ─> sticky IODB_EIO ─> done
+ *
+ * Rollback, checkout and clean are groups of their own. With keep_versions, each update is
+ * its own group too, followed in the same write by the clean record it implies (so replay
+ * sees exactly what the live store did, whatever the options of a later open).
+ *
+ * After a failed journal write or fsync, and after an apply that failed half-way (out of
+ * memory), the handle is sticky-failed: every later change returns that error; reads go on.
+ */
+#include <stdio.h>
+
+#include "lib/db/db_int.h"
+
+/* ---- Batches -------------------------------------------------------------------------- */
+
+struct iodb_batch {
+	struct buf ops;	   /* operations, encoded as in a commit record */
+	uint64_t nops;
+	struct buf stores; /* u8 len + name, for each store the ops use */
+	uint32_t nstores;
+	uint32_t last_store; /* cache: index of the last store used */
+	uint64_t bytes;	     /* user bytes: keys and values */
+};
+
+int iodb_batch_new(iodb_batch **out)
+{
+	iodb_batch *b;
+
+	if (!out)
+		return err_set(IODB_EINVAL, "iodb_batch_new: b must not be NULL");
+	if (!(b = mem_calloc(1, sizeof(*b))))
+		return err_set(IODB_ENOMEM, "out of memory creating a batch");
+	*out = b;
+	return 0;
+}
+
+void iodb_batch_clear(iodb_batch *b)
+{
+	if (!b)
+		return;
+	b->ops.len = 0;
+	b->stores.len = 0;
+	b->nops = b->bytes = 0;
+	b->nstores = b->last_store = 0;
+}
+
+void iodb_batch_free(iodb_batch *b)
+{
+	if (!b)
+		return;
+	buf_free(&b->ops);
+	buf_free(&b->stores);
+	mem_free(b);
+}
+
+size_t iodb_batch_count(const iodb_batch *b)
+{
+	return b ? (size_t)b->nops : 0;
+}
+
+static int batch_store_index(iodb_batch *b, const uint8_t *name, size_t len, uint32_t *idx)
+{
+	const uint8_t *p = b->stores.p;
+
+	if (b->nstores) {
+		/* Most batches use one store: check the last one used first. */
+		const uint8_t *q = p;
+
+		for (uint32_t i = 0; i < b->last_store; i++)
+			q += 1 + q[0];
+		if (q[0] == len && memcmp(q + 1, name, len) == 0) {
+			*idx = b->last_store;
+			return 0;
+		}
+	}
+	for (uint32_t i = 0; i < b->nstores; i++, p += 1 + p[0])
+		if (p[0] == len && memcmp(p + 1, name, len) == 0) {
+			*idx = b->last_store = i;
+			return 0;
+		}
+	RET(buf_put_u8(&b->stores, (uint8_t)len));
+	RET(buf_append(&b->stores, name, len));
+	*idx = b->last_store = b->nstores++;
+	return 0;
+}
+
+static int batch_add(iodb_batch *b, uint8_t kind, const char *store, const void *key,
+		     size_t klen, const void *val, size_t vlen)
+{
+	const uint8_t *name;
+	size_t nlen;
+	uint32_t idx;
+
+	if (!b)
+		return err_set(IODB_EINVAL, "batch must not be NULL");
+	RET(check_store(store, &name, &nlen));
+	RET(check_key(key, klen));
+	if (kind == JOP_PUT && ((!val && vlen) || vlen > IODB_MAX_VALUE))
+		return err_set(IODB_EINVAL, "bad value: %s",
+			       vlen > IODB_MAX_VALUE ? "longer than IODB_MAX_VALUE" : "NULL with a length");
+	if (b->ops.len + klen + vlen + 32 > JREC_MAX_PAYLOAD)
+		return err_set(IODB_EINVAL, "batch would exceed %u bytes", JREC_MAX_PAYLOAD);
+	RET(batch_store_index(b, name, nlen, &idx));
+	RET(jrec_put_op(&b->ops, kind, idx, key, klen, val, vlen));
+	b->nops++;
+	b->bytes += klen + vlen;
+	return 0;
+}
+
+int iodb_batch_put(iodb_batch *b, const char *store, const void *key, size_t klen,
+		   const void *val, size_t vlen)
+{
+	return batch_add(b, JOP_PUT, store, key, klen, val ? val : "", vlen);
+}
+
+int iodb_batch_del(iodb_batch *b, const char *store, const void *key, size_t klen)
+{
+	return batch_add(b, JOP_DEL, store, key, klen, NULL, 0);
+}
+
+/* ---- The commit queue ----------------------------------------------------------------- */
+
+enum { W_UPDATE, W_ROLLBACK, W_CHECKOUT, W_CLEAN };
+
+struct writer {
+	int kind;
+	const void *vid;
+	size_t vidlen;
+	const iodb_batch *batch;
+	uint32_t keep;
+	uint32_t n; /* number given to an update */
+	int rc;
+	char msg[256]; /* the leader's error detail for rc, for a follower's thread */
+	int done;
+	pthread_cond_t cv;
+	struct writer *next;
+};
+
+static size_t writer_bytes(const struct writer *w)
+{
+	return w->batch ? w->batch->ops.len + w->batch->stores.len + 64 : 64;
+}
+
+/* Encode the commit record of update w as a child of parent. */
+static int encode_commit(iodb *db, struct writer *w, uint32_t n, uint32_t parent,
+			 uint64_t height)
+{
+	struct jcommit c = {0};
+	size_t mark;
+
+	c.n = n;
+	c.parent = parent;
+	c.height = height;
+	c.vid = w->vid;
+	c.vidlen = (uint8_t)w->vidlen;
+	if (w->batch) {
+		c.nstores = w->batch->nstores;
+		c.stores = w->batch->stores.p;
+		c.nops = w->batch->nops;
+		c.ops = w->batch->ops.p;
+		c.ops_len = w->batch->ops.len;
+	}
+	RET(journal_rec_begin(&db->wbuf, &mark));
+	RET(jcommit_encode(&db->wbuf, &c));
+	return journal_rec_end(&db->wbuf, mark, JREC_COMMIT);
+}
+
+static int encode_control(iodb *db, uint8_t type, uint32_t keep, uint32_t target)
+{
+	size_t mark;
+
+	RET(journal_rec_begin(&db->wbuf, &mark));
+	if (type == JREC_CLEAN)
+		RET(buf_put_u32(&db->wbuf, keep));
+	RET(buf_put_u32(&db->wbuf, target));
+	return journal_rec_end(&db->wbuf, mark, type);
+}
+
+/* A new head view for the graph's head (after any change). */
+static int publish_head(iodb *db)
+{
+	roaring_bitmap_t *anc;
+	struct view *v;
+
+	pthread_rwlock_rdlock(&db->vg_lock);
+	RET(vg_ancestors(&db->vg, db->vg.head, &anc));
+	pthread_rwlock_unlock(&db->vg_lock);
+	RET(view_new(db->vg.head, anc, db->mem, db->stores, &v));
+	db_publish(db, v);
+	return 0;
+}
+
+/* The base that clean(keep) would choose with `head` as the head. */
+static uint32_t clean_target(iodb *db, uint32_t head, uint32_t keep)
+{
+	return vg_ancestor_at(&db->vg, head, keep - 1);
+}
+
+static int lead_updates(iodb *db, struct writer *first, struct writer *last)
+{
+	struct vgraph *g = &db->vg;
+	uint32_t n = g->next_n, parent = g->head, nvalid = 0;
+	uint64_t height = parent ? vg_get(g, parent)->height + 1 : 1;
+	struct writer *w;
+	struct jcommit c;
+	uint32_t clean_base = 0;
+	int rc = 0;
+
+	db->wbuf.len = 0;
+	for (w = first;; w = w->next) {
+		w->rc = 0;
+		if (vg_find(g, w->vid, w->vidlen))
+			w->rc = IODB_EEXIST;
+		for (struct writer *x = first; x != w && !w->rc; x = x->next)
+			if (!x->rc && x->vidlen == w->vidlen && !memcmp(x->vid, w->vid, w->vidlen))
+				w->rc = IODB_EEXIST;
+		if (w->rc)
+			snprintf(w->msg, sizeof(w->msg), "%s",
+				 "version ID is in use by a retained version");
+		if (!w->rc) {
+			if ((rc = encode_commit(db, w, n, parent, height)) != 0)
+				goto fail_all; /* out of memory: nothing was written */
+			w->n = n;
+			parent = n++;
+			height++;
+			nvalid++;
+		}
+		if (w == last)
+			break;
+	}
+	if (nvalid == 0)
+		return 0;
+	if (db->o.keep_versions && g->head) {
+		/* One update per group here (see the file comment). The new version's ancestor
+		 * at distance keep-1 is the head's at distance keep-2. */
+		uint32_t keep = db->o.keep_versions;
+
+		clean_base = keep == 1 ? first->n : clean_target(db, g->head, keep - 1);
+		if (clean_base == g->base)
+			clean_base = 0;
+		if (clean_base && (rc = encode_control(db, JREC_CLEAN, keep, clean_base)) != 0)
+			goto fail_all;
+	}
+	ERR(journal_write(db->journal, &db->wbuf));
+
+	/* Durable: apply in memory, then let readers see it. */
+	for (w = first;; w = w->next) {
+		if (!w->rc) {
+			memset(&c, 0, sizeof(c));
+			c.n = w->n;
+			c.parent = g->head;
+			c.height = g->head ? vg_get(g, g->head)->height + 1 : 1;
+			c.vid = w->vid;
+			c.vidlen = (uint8_t)w->vidlen;
+			if (w->batch) {
+				c.nstores = w->batch->nstores;
+				c.stores = w->batch->stores.p;
+				c.nops = w->batch->nops;
+				c.ops = w->batch->ops.p;
+				c.ops_len = w->batch->ops.len;
+				db->st_user_bytes += w->batch->bytes;
+			}
+			ERR(db_apply_commit(db, &c, NULL, 0));
+		}
+		if (w == last)
+			break;
+	}
+	if (clean_base) {
+		uint8_t rec[8];
+
+		put_u32(rec, db->o.keep_versions);
+		put_u32(rec + 4, clean_base);
+		ERR(db_apply_control(db, JREC_CLEAN, rec, sizeof(rec), NULL, 0));
+	}
+	db->st_groups++;
+	ERR(publish_head(db));
+	return 0;
+err:
+	db->sticky = rc;
+fail_all:
+	for (w = first;; w = w->next) {
+		if (!w->rc) {
+			w->rc = rc;
+			snprintf(w->msg, sizeof(w->msg), "%s", iodb_errmsg());
+		}
+		if (w == last)
+			break;
+	}
+	return rc;
+}
+
+static int lead_control(iodb *db, struct writer *w)
+{
+	struct vgraph *g = &db->vg;
+	struct version *v;
+	uint32_t target;
+	uint8_t type, rec[8];
+	int rc;
+
+	if (w->kind == W_CLEAN) {
+		if (!g->head)
+			return 0;
+		target = clean_target(db, g->head, w->keep);
+		if (target == g->base)
+			return 0; /* nothing to discard */
+		type = JREC_CLEAN;
+	} else {
+		if (!(v = vg_find(g, w->vid, w->vidlen)))
+			return err_set(IODB_NOTFOUND, "no retained version has that ID");
+		target = v->n;
+		type = w->kind == W_ROLLBACK ? JREC_ROLLBACK : JREC_CHECKOUT;
+	}
+	db->wbuf.len = 0;
+	ERR(encode_control(db, type, w->keep, target));
+	ERR(journal_write(db->journal, &db->wbuf));
+	put_u32(rec, w->keep);
+	put_u32(rec + 4, target);
+	ERR(db_apply_control(db, type, type == JREC_CLEAN ? rec : rec + 4,
+			     type == JREC_CLEAN ? 8 : 4, NULL, 0));
+	db->st_groups++;
+	ERR(publish_head(db));
+	return 0;
+err:
+	db->sticky = rc;
+	return rc;
+}
+
+static int commit(iodb *db, struct writer *w)
+{
+	struct writer *last;
+	size_t bytes;
+
+	pthread_cond_init(&w->cv, NULL);
+	w->done = 0;
+	w->next = NULL;
+	pthread_mutex_lock(&db->wq_mu);
+	if (db->wq_tail)
+		db->wq_tail->next = w;
+	else
+		db->wq_head = w;
+	db->wq_tail = w;
+	while (!w->done && db->wq_head != w)
+		pthread_cond_wait(&w->cv, &db->wq_mu);
+	if (w->done) {
+		pthread_mutex_unlock(&db->wq_mu);
+		pthread_cond_destroy(&w->cv);
+		if (w->rc) /* the detail was recorded on the leader's thread */
+			err_set(w->rc, "%s", w->msg);
+		return w->rc;
+	}
+	/* Leader: take a group of consecutive updates. */
+	last = w;
+	bytes = writer_bytes(w);
+	if (w->kind == W_UPDATE && !db->o.keep_versions)
+		while (last->next && last->next->kind == W_UPDATE &&
+		       bytes + writer_bytes(last->next) <= db->o.group_commit_bytes) {
+			last = last->next;
+			bytes += writer_bytes(last);
+		}
+	pthread_mutex_unlock(&db->wq_mu);
+
+	if (db->sticky) {
+		for (struct writer *x = w;; x = x->next) {
+			x->rc = IODB_EIO;
+			snprintf(x->msg, sizeof(x->msg), "%s",
+				 "an earlier journal write or fsync failed; reopen the store to "
+				 "write again");
+			if (x == last)
+				break;
+		}
+		err_set(IODB_EIO, "%s", w->msg);
+	} else if (w->kind == W_UPDATE) {
+		lead_updates(db, w, last);
+	} else {
+		w->rc = lead_control(db, w);
+	}
+
+	pthread_mutex_lock(&db->wq_mu);
+	db->wq_head = last->next;
+	if (!db->wq_head)
+		db->wq_tail = NULL;
+	for (struct writer *x = w, *next;; x = next) {
+		int end = x == last;
+
+		next = x->next;
+		x->done = 1;
+		if (x != w)
+			pthread_cond_signal(&x->cv);
+		if (end)
+			break;
+	}
+	if (db->wq_head)
+		pthread_cond_signal(&db->wq_head->cv);
+	pthread_mutex_unlock(&db->wq_mu);
+	pthread_cond_destroy(&w->cv);
+	if (w->rc && w->msg[0])
+		err_set(w->rc, "%s", w->msg);
+	return w->rc;
+}
+
+static int check_vid(const void *vid, size_t vidlen)
+{
+	if (!vid || vidlen == 0 || vidlen > IODB_MAX_VID)
+		return err_set(IODB_EINVAL, "bad version ID: %s", !vid ? "NULL" :
+			       vidlen == 0 ? "empty (IDs are 1-255 bytes)" : "longer than 255 bytes");
+	return 0;
+}
+
+int iodb_update(iodb *db, const void *vid, size_t vidlen, const iodb_batch *b)
+{
+	struct writer w = {0};
+
+	if (!db)
+		return err_set(IODB_EINVAL, "iodb_update: db must not be NULL");
+	RET(check_vid(vid, vidlen));
+	w.kind = W_UPDATE;
+	w.vid = vid;
+	w.vidlen = vidlen;
+	w.batch = b && b->nops ? b : NULL;
+	return commit(db, &w);
+}
+
+static int control(iodb *db, int kind, const void *vid, size_t vidlen, uint32_t keep)
+{
+	struct writer w = {0};
+
+	if (!db)
+		return err_set(IODB_EINVAL, "db must not be NULL");
+	w.kind = kind;
+	w.vid = vid;
+	w.vidlen = vidlen;
+	w.keep = keep;
+	return commit(db, &w);
+}
+
+int iodb_rollback(iodb *db, const void *vid, size_t vidlen)
+{
+	RET(check_vid(vid, vidlen));
+	return control(db, W_ROLLBACK, vid, vidlen, 0);
+}
+
+int iodb_checkout(iodb *db, const void *vid, size_t vidlen)
+{
+	RET(check_vid(vid, vidlen));
+	return control(db, W_CHECKOUT, vid, vidlen, 0);
+}
+
+int iodb_clean(iodb *db, uint32_t keep)
+{
+	if (keep == 0)
+		return err_set(IODB_EINVAL, "iodb_clean: keep must be at least 1");
+	return control(db, W_CLEAN, NULL, 0, keep);
+}

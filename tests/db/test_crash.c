@@ -1,0 +1,120 @@
+/*
+ * test_crash.c — a child process commits versions and reports each acknowledged one through
+ * a pipe; the parent SIGKILLs it at a random moment, reopens the store and checks that every
+ * acknowledged version is there and that reads equal the model (at the head and at every
+ * retained version). At most one more step than acknowledged may be present: the child can
+ * die between the fsync and its report. Then the next child carries on from there.
+ *
+ * IODB_CRASH_ROUNDS sets the number of kills (default 40).
+ */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "model.h"
+#include "testutil.h"
+
+static void child(const char *dir, struct model *m, int start, int fd)
+{
+	iodb_options o;
+	iodb *db;
+
+	iodb_options_init(&o);
+	o.journal_segment_bytes = 16384;
+	if (iodb_open(dir, &o, &db) != 0)
+		_exit(3);
+	for (int s = start;; s++) {
+		if (model_step(m, s, db) != 0)
+			_exit(4);
+		if (write(fd, &s, sizeof(s)) != sizeof(s))
+			_exit(5);
+	}
+}
+
+START_TEST(test_kill9)
+{
+	const char *e = getenv("IODB_CRASH_ROUNDS");
+	int rounds = e && *e ? atoi(e) : 40, done = 0;
+	uint64_t rng = tu_seed(99);
+	char *dir = tu_tmpdir("crash");
+	struct model m;
+
+	model_init(&m, 1);
+	for (int round = 0; round < rounds; round++) {
+		int fds[2], last = done - 1, status, match = -1;
+		uint32_t acks_before_kill = tu_below(&rng, 25);
+		struct model next;
+		pid_t pid;
+		iodb *db;
+		int s;
+
+		ck_assert_int_eq(pipe(fds), 0);
+		pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			close(fds[0]);
+			child(dir, &m, done, fds[1]);
+		}
+		close(fds[1]);
+		for (uint32_t a = 0; a < acks_before_kill && read(fds[0], &s, sizeof(s)) == sizeof(s); a++)
+			last = s;
+		/* Die somewhere inside the next commit or two, or in open. */
+		{
+			struct timespec ts = {0, (long)tu_below(&rng, 3000) * 1000};
+
+			nanosleep(&ts, NULL);
+		}
+		kill(pid, SIGKILL);
+		/* Reports written before the kill were acknowledged too. */
+		while (read(fds[0], &s, sizeof(s)) == sizeof(s))
+			last = s;
+		close(fds[0]);
+		waitpid(pid, &status, 0);
+		ck_assert_msg(WIFSIGNALED(status), "child exited by itself (status %d)", status);
+
+		/* The model after every acknowledged step, and after one more. */
+		for (s = done; s <= last; s++)
+			model_step(&m, s, NULL);
+		model_copy(&next, &m);
+		model_step(&next, last + 1, NULL);
+
+		ck_ok(iodb_open(dir, NULL, &db));
+		if (model_versions_equal(db, &m))
+			match = 0;
+		else if (model_versions_equal(db, &next))
+			match = 1;
+		ck_assert_msg(match >= 0,
+			      "round %d: after %d acknowledged steps the store matches neither "
+			      "that state nor one step more",
+			      round, last + 1);
+		if (match) {
+			model_free(&m);
+			m = next;
+			last++;
+		} else {
+			model_free(&next);
+		}
+		model_check_all(db, &m, 8, &rng);
+		ck_ok(iodb_close(db));
+		done = last + 1;
+	}
+	ck_assert_int_gt(done, rounds); /* the children did make progress */
+	model_free(&m);
+	tu_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("db_crash");
+	TCase *tc = tcase_create("crash");
+
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, test_kill9);
+	suite_add_tcase(s, tc);
+	return tu_run(s);
+}

@@ -1,0 +1,175 @@
+/*
+ * test_model.c — random operations against the in-memory reference (model.c), checked after
+ * every step: updates (with repeated keys, deletes, empty values, empty versions), duplicate
+ * and reused version IDs, rollback, checkout and updates on branches, clean, keep_versions,
+ * reads at random retained versions, snapshots held open across everything, iterators both
+ * ways, and reopen.
+ *
+ * IODB_MODEL_STEPS sets the number of steps (default 3000); IODB_TEST_SEED replays a run.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+#include "testutil.h"
+
+#define HELD 4
+
+struct held {
+	iodb_snapshot *s;
+	struct m_state st;
+	int used;
+};
+
+static int steps(void)
+{
+	const char *e = getenv("IODB_MODEL_STEPS");
+
+	return e && *e ? atoi(e) : 3000;
+}
+
+static void close_held(struct held *h)
+{
+	for (int i = 0; i < HELD; i++)
+		if (h[i].used) {
+			iodb_snapshot_close(h[i].s);
+			h[i].used = 0;
+		}
+}
+
+static void run_model(uint32_t keep_versions, uint64_t seed)
+{
+	char *dir = tu_tmpdir("model");
+	uint64_t rng = seed;
+	struct model m;
+	struct held held[HELD] = {{0}};
+	iodb_options o;
+	iodb *db;
+	int nsteps = steps(), vid_counter = 0;
+	struct m_op ops[12];
+
+	model_init(&m, seed);
+	m.keep_versions = keep_versions;
+	iodb_options_init(&o);
+	o.sync = 0;
+	o.keep_versions = keep_versions;
+	o.journal_segment_bytes = 4096; /* many segments */
+	ck_ok(iodb_open(dir, &o, &db));
+
+	for (int step = 0; step < nsteps; step++) {
+		uint32_t r = tu_below(&rng, 100);
+		char vid[32];
+		int vl, idx;
+
+		if (r < 55 || m.head < 0) {
+			/* Update: a fresh ID, sometimes a discarded one (legal), sometimes a
+			 * retained one (IODB_EEXIST, nothing changes). */
+			int nops = model_random_ops(&m, &rng, ops, 12);
+			uint32_t how = tu_below(&rng, 20);
+
+			if (how == 0 && m.n > 0) {
+				idx = (int)tu_below(&rng, (uint32_t)m.n);
+				vl = m.v[idx].vidlen;
+				memcpy(vid, m.v[idx].vid, (size_t)vl);
+			} else {
+				vl = snprintf(vid, sizeof(vid), "v%d", vid_counter++);
+			}
+			if (model_find(&m, vid, (size_t)vl) >= 0) {
+				ck_rc(model_db_update(db, &m, vid, (size_t)vl, ops, nops), IODB_EEXIST);
+			} else {
+				ck_ok(model_db_update(db, &m, vid, (size_t)vl, ops, nops));
+				model_update(&m, vid, (size_t)vl, ops, nops);
+			}
+		} else if (r < 63) {
+			idx = model_alive_at(&m, (int)tu_below(&rng, (uint32_t)model_alive_count(&m)));
+			ck_ok(iodb_rollback(db, m.v[idx].vid, m.v[idx].vidlen));
+			model_rollback(&m, idx);
+		} else if (r < 73) {
+			idx = model_alive_at(&m, (int)tu_below(&rng, (uint32_t)model_alive_count(&m)));
+			ck_ok(iodb_checkout(db, m.v[idx].vid, m.v[idx].vidlen));
+			model_checkout(&m, idx);
+		} else if (r < 76) {
+			uint32_t keep = 1 + tu_below(&rng, 8);
+
+			ck_ok(iodb_clean(db, keep));
+			model_clean(&m, keep);
+		} else if (r < 78) {
+			/* Operations on versions that are not retained change nothing. */
+			for (int i = 0; i < m.n; i++)
+				if (!m.v[i].alive && model_find(&m, m.v[i].vid, m.v[i].vidlen) < 0) {
+					ck_rc(iodb_rollback(db, m.v[i].vid, m.v[i].vidlen), IODB_NOTFOUND);
+					ck_rc(iodb_checkout(db, m.v[i].vid, m.v[i].vidlen), IODB_NOTFOUND);
+					break;
+				}
+		} else if (r < 86) {
+			/* Hold a snapshot of a random retained version (or the head). */
+			struct held *h = &held[tu_below(&rng, HELD)];
+
+			if (h->used)
+				iodb_snapshot_close(h->s);
+			idx = tu_below(&rng, 2)
+				      ? m.head
+				      : model_alive_at(&m, (int)tu_below(&rng,
+							   (uint32_t)model_alive_count(&m)));
+			if (idx == m.head && tu_below(&rng, 2))
+				ck_ok(iodb_snapshot_open(db, NULL, 0, &h->s));
+			else
+				ck_ok(iodb_snapshot_open(db, m.v[idx].vid, m.v[idx].vidlen, &h->s));
+			memcpy(&h->st, m.v[idx].st, sizeof(h->st));
+			h->used = 1;
+		} else if (r < 88) {
+			close_held(held);
+			ck_ok(iodb_close(db));
+			ck_ok(iodb_open(dir, &o, &db));
+			model_check_all(db, &m, -1, &rng);
+		} else {
+			/* Read a random retained version. */
+			iodb_snapshot *s;
+
+			idx = model_alive_at(&m, (int)tu_below(&rng, (uint32_t)model_alive_count(&m)));
+			ck_ok(iodb_snapshot_open(db, m.v[idx].vid, m.v[idx].vidlen, &s));
+			model_check_state(db, s, &m, m.v[idx].st, &rng);
+			iodb_snapshot_close(s);
+		}
+
+		/* After every step: the head and the version list; held snapshots now and then. */
+		model_check_versions(db, &m);
+		if (m.head >= 0)
+			model_check_state(db, NULL, &m, m.v[m.head].st, &rng);
+		if (step % 16 == 0)
+			for (int i = 0; i < HELD; i++)
+				if (held[i].used)
+					model_check_state(db, held[i].s, &m, &held[i].st, &rng);
+	}
+	close_held(held);
+	ck_ok(iodb_close(db));
+	ck_ok(iodb_open(dir, &o, &db));
+	model_check_all(db, &m, -1, &rng);
+	ck_ok(iodb_close(db));
+	model_free(&m);
+	tu_rmrf(dir);
+	free(dir);
+}
+
+START_TEST(test_model_all_versions)
+{
+	run_model(0, tu_seed(20261121));
+}
+END_TEST
+
+START_TEST(test_model_keep_versions)
+{
+	run_model(5, tu_seed(7));
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("db_model");
+	TCase *tc = tcase_create("model");
+
+	tcase_add_test(tc, test_model_all_versions);
+	tcase_add_test(tc, test_model_keep_versions);
+	suite_add_tcase(s, tc);
+	return tu_run(s);
+}

@@ -1,0 +1,102 @@
+/*
+ * testutil.c — see testutil.h.
+ */
+#define _GNU_SOURCE
+#include "testutil.h"
+
+#include <ftw.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+char *tu_tmpdir(const char *tag)
+{
+	const char *base = getenv("TMPDIR");
+	char *p;
+
+	if (!base || !*base)
+		base = "/tmp";
+	if (asprintf(&p, "%s/iodb-%s-XXXXXX", base, tag) < 0 || !mkdtemp(p)) {
+		perror("mkdtemp");
+		abort();
+	}
+	return p;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+void tu_rmrf(const char *path)
+{
+	if (path)
+		nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+char *tu_path(const char *dir, const char *name)
+{
+	char *p;
+
+	if (asprintf(&p, "%s/%s", dir, name) < 0)
+		abort();
+	return p;
+}
+
+long long tu_file_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+int tu_read_file(const char *path, unsigned char **data, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	long n;
+
+	if (!f)
+		return -1;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	*data = malloc(n ? (size_t)n : 1);
+	*len = fread(*data, 1, (size_t)n, f);
+	fclose(f);
+	return *len == (size_t)n ? 0 : -1;
+}
+
+int tu_write_file(const char *path, const unsigned char *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	int rc;
+
+	if (!f)
+		return -1;
+	rc = fwrite(data, 1, len, f) == len ? 0 : -1;
+	return fclose(f) == 0 ? rc : -1;
+}
+
+uint64_t tu_seed(uint64_t dflt)
+{
+	const char *e = getenv("IODB_TEST_SEED");
+	uint64_t s = e && *e ? strtoull(e, NULL, 0) : dflt;
+
+	fprintf(stderr, "seed %llu (set IODB_TEST_SEED to replay)\n", (unsigned long long)s);
+	return s ? s : 1;
+}
+
+int tu_run(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

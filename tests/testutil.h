@@ -1,0 +1,53 @@
+/*
+ * testutil.h — helpers shared by the Check suites: scratch directories, a seeded RNG,
+ * assertions on iodb return codes.
+ */
+#ifndef IODB_TESTUTIL_H
+#define IODB_TESTUTIL_H
+
+#include <check.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "iodb.h"
+
+/* A fresh empty directory under $TMPDIR (or /tmp); the caller frees the string. */
+char *tu_tmpdir(const char *tag);
+/* rm -rf path (for test cleanup only). */
+void tu_rmrf(const char *path);
+/* path + "/" + name in a static-free fresh string. */
+char *tu_path(const char *dir, const char *name);
+/* Size of a file, or -1. */
+long long tu_file_size(const char *path);
+/* Read/write a whole file (tests that damage files). */
+int tu_read_file(const char *path, unsigned char **data, size_t *len);
+int tu_write_file(const char *path, const unsigned char *data, size_t len);
+
+/* xorshift64*: deterministic per seed. tu_seed() reads IODB_TEST_SEED or uses the default
+ * and prints the seed so a failure can be replayed. */
+uint64_t tu_seed(uint64_t dflt);
+static inline uint64_t tu_rand(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 0x2545F4914F6CDD1Dull;
+}
+static inline uint32_t tu_below(uint64_t *s, uint32_t n)
+{
+	return (uint32_t)(tu_rand(s) % n);
+}
+
+/* Assert an iodb call returned rc, with the error text on failure. */
+#define ck_rc(call, want)                                                                  \
+	do {                                                                               \
+		int got_ = (call);                                                         \
+		ck_assert_msg(got_ == (want), "%s returned %d (%s), want %d: %s", #call,   \
+			      got_, iodb_strerror(got_), (want), iodb_errmsg());           \
+	} while (0)
+#define ck_ok(call) ck_rc(call, IODB_OK)
+
+/* Run a suite; returns the number of failures (main returns it != 0). */
+int tu_run(Suite *s);
+
+#endif
