@@ -231,7 +231,7 @@ static int seg_replay(struct journal *j, uint64_t seg, int last, journal_replay_
 {
 	char *path = seg_path(j->dir, seg);
 	uint8_t *p = NULL;
-	uint64_t size, off;
+	uint64_t size = 0, off;
 	int rc;
 
 	if (!path)

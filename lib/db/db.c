@@ -170,8 +170,8 @@ int db_apply_commit(iodb *db, const struct jcommit *c, const char *path, uint64_
 			if (i && refs[i].store == refs[i - 1].store &&
 			    key_cmp(op->key, op->klen, refs[i - 1].op.key, refs[i - 1].op.klen) == 0)
 				continue;
-			ERR(mt_put(db->mem, refs[i].store, op->key, op->klen, c->n, op->val, op->vlen,
-				   op->kind == JOP_DEL));
+			ERR(mt_put(db->mem, refs[i].store, op->key, op->klen, c->n, op->val,
+				   op->vlen, op->kind == JOP_DEL));
 		}
 	}
 	pthread_rwlock_wrlock(&db->vg_lock);

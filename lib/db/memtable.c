@@ -25,6 +25,7 @@ struct mt_chunk {
 
 struct mt_node {
 	uint32_t store, n, klen, vlen;
+	uint64_t kpre; /* first 8 key bytes, big-endian, zero-padded: most compares end here */
 	uint8_t height, tomb;
 	_Atomic(struct mt_node *) next[];
 	/* then: key bytes, value bytes */
@@ -164,10 +165,40 @@ uint64_t mt_entries(const struct memtable *m)
 	return m->entries;
 }
 
-static int node_cmp(const struct mt_node *x, uint32_t store, const uint8_t *key, size_t klen,
-		    uint32_t n)
+static uint64_t key_prefix(const uint8_t *key, size_t klen)
 {
-	return entry_cmp(x->store, node_key(x), x->klen, x->n, store, key, klen, n);
+	uint64_t p = 0;
+
+	for (size_t i = 0; i < 8; i++)
+		p = p << 8 | (i < klen ? key[i] : 0);
+	return p;
+}
+
+/* A search target: the key's prefix computed once per search. */
+struct target {
+	uint32_t store, n;
+	uint64_t kpre;
+	const uint8_t *key;
+	size_t klen;
+};
+
+static void target_init(struct target *t, uint32_t store, const uint8_t *key, size_t klen,
+			uint32_t n)
+{
+	t->store = store;
+	t->n = n;
+	t->key = key;
+	t->klen = klen;
+	t->kpre = key_prefix(key, klen);
+}
+
+static int node_cmp(const struct mt_node *x, const struct target *t)
+{
+	if (x->store != t->store)
+		return x->store < t->store ? -1 : 1;
+	if (x->kpre != t->kpre)
+		return x->kpre < t->kpre ? -1 : 1;
+	return entry_cmp(x->store, node_key(x), x->klen, x->n, t->store, t->key, t->klen, t->n);
 }
 
 static inline struct mt_node *nx(const struct mt_node *x, int level)
@@ -175,9 +206,8 @@ static inline struct mt_node *nx(const struct mt_node *x, int level)
 	return atomic_load_explicit(&((struct mt_node *)x)->next[level], memory_order_acquire);
 }
 
-/* First node >= target; prev[] (if given) gets the last node < target at each level. */
-static struct mt_node *find_ge(struct memtable *m, uint32_t store, const uint8_t *key,
-			       size_t klen, uint32_t n, struct mt_node **prev)
+/* First node >= t; prev[] (if given) gets the last node < t at each level. */
+static struct mt_node *find_ge(struct memtable *m, const struct target *t, struct mt_node **prev)
 {
 	struct mt_node *x = m->head;
 	int level = atomic_load_explicit(&m->height, memory_order_relaxed) - 1;
@@ -185,7 +215,7 @@ static struct mt_node *find_ge(struct memtable *m, uint32_t store, const uint8_t
 	for (;;) {
 		struct mt_node *next = nx(x, level);
 
-		if (next && node_cmp(next, store, key, klen, n) < 0) {
+		if (next && node_cmp(next, t) < 0) {
 			x = next;
 		} else {
 			if (prev)
@@ -198,8 +228,7 @@ static struct mt_node *find_ge(struct memtable *m, uint32_t store, const uint8_t
 }
 
 /* Last node < target, or the head. */
-static struct mt_node *find_lt(struct memtable *m, uint32_t store, const uint8_t *key,
-			       size_t klen, uint32_t n)
+static struct mt_node *find_lt(struct memtable *m, const struct target *t)
 {
 	struct mt_node *x = m->head;
 	int level = atomic_load_explicit(&m->height, memory_order_relaxed) - 1;
@@ -207,7 +236,7 @@ static struct mt_node *find_lt(struct memtable *m, uint32_t store, const uint8_t
 	for (;;) {
 		struct mt_node *next = nx(x, level);
 
-		if (next && node_cmp(next, store, key, klen, n) < 0) {
+		if (next && node_cmp(next, t) < 0) {
 			x = next;
 		} else {
 			if (level == 0)
@@ -255,12 +284,15 @@ int mt_put(struct memtable *m, uint32_t store, const uint8_t *key, uint32_t klen
 {
 	struct mt_node *prev[MT_MAX_HEIGHT], *x;
 	int height = random_height(m), cur = atomic_load_explicit(&m->height, memory_order_relaxed);
+	struct target t;
 
-	find_ge(m, store, key, klen, n, prev);
+	target_init(&t, store, key, klen, n);
+	find_ge(m, &t, prev);
 	if (!(x = node_new(m, height, (size_t)klen + (tomb ? 0 : vlen))))
 		return err_set(IODB_ENOMEM, "out of memory in the memtable");
 	x->store = store;
 	x->n = n;
+	x->kpre = t.kpre;
 	x->klen = klen;
 	x->vlen = tomb ? 0 : vlen;
 	x->tomb = (uint8_t)(tomb != 0);
@@ -296,8 +328,11 @@ static void node_entry(const struct mt_node *x, struct entry *e)
 int mt_get(struct memtable *m, uint32_t store, const uint8_t *key, uint32_t klen,
 	   const roaring_bitmap_t *anc, struct entry *e)
 {
-	struct mt_node *x = find_ge(m, store, key, klen, N_MAX, NULL);
+	struct target t;
+	struct mt_node *x;
 
+	target_init(&t, store, key, klen, N_MAX);
+	x = find_ge(m, &t, NULL);
 	for (; x && x->store == store && key_cmp(node_key(x), x->klen, key, klen) == 0;
 	     x = nx(x, 0)) {
 		if (roaring_bitmap_contains(anc, x->n)) {
@@ -327,8 +362,10 @@ static void mti_set(struct mt_iter *it, struct mt_node *x)
 static void mti_seek(struct iiter *i, uint32_t store, const uint8_t *key, size_t klen, uint32_t n)
 {
 	struct mt_iter *it = (struct mt_iter *)i;
+	struct target t;
 
-	mti_set(it, find_ge(it->m, store, key, klen, n, NULL));
+	target_init(&t, store, key, klen, n);
+	mti_set(it, find_ge(it->m, &t, NULL));
 }
 
 static void mti_first(struct iiter *i)
@@ -356,8 +393,10 @@ static void mti_prev(struct iiter *i)
 {
 	struct mt_iter *it = (struct mt_iter *)i;
 	struct mt_node *x = it->x;
+	struct target t;
 
-	mti_set(it, find_lt(it->m, x->store, node_key(x), x->klen, x->n));
+	target_init(&t, x->store, node_key(x), x->klen, x->n);
+	mti_set(it, find_lt(it->m, &t));
 }
 
 static int mti_valid(const struct iiter *i)

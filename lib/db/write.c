@@ -121,7 +121,7 @@ static int batch_add(iodb_batch *b, uint8_t kind, const char *store, const void 
 int iodb_batch_put(iodb_batch *b, const char *store, const void *key, size_t klen,
 		   const void *val, size_t vlen)
 {
-	return batch_add(b, JOP_PUT, store, key, klen, val ? val : "", vlen);
+	return batch_add(b, JOP_PUT, store, key, klen, val, vlen); /* NULL ok when vlen is 0 */
 }
 
 int iodb_batch_del(iodb_batch *b, const char *store, const void *key, size_t klen)
