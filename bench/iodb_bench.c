@@ -10,6 +10,9 @@
  *   blocknosync  the same with sync=0
  *   group4       4 threads committing single-put versions at once, sync=1 (group commit)
  *   open         open time of the store blocknosync left (journal replay)
+ *   iavl-block   1M keys (16-byte keys, 40-byte values), then 200 versions of 100 random
+ *                updates; Merkle on and off, sync on and off: the Merkle cost per version
+ *   iavl-bulk    the same store, then 50 versions of 10,000 random updates
  *
  * Figures: versions/s, ops/s, latency p50/p99 per version. Machines are shared and noisy:
  * compare runs made in one invocation.
@@ -204,9 +207,94 @@ static void open_time(const char *from)
 	iodb_close(db);
 }
 
+/*
+ * The Merkle workloads: load `keys` keys in versions of 10,000, then `versions` versions of
+ * `per_version` random updates, timing only those. Run with the Merkle layer on and off, the
+ * difference is what the hashing costs; with sync on, the Merkle work overlaps the fsync.
+ */
+static double iavl_run(const char *name, long keys, long versions, int per_version, int merkle,
+		       int sync, double *p50, double *p99)
+{
+	char dir[512];
+	iodb_options o;
+	iodb_batch *b;
+	iodb *db;
+	uint8_t key[16], val[40];
+	double *lat = malloc(sizeof(double) * (size_t)versions), t0, total;
+	long v = 0;
+	int rc;
+
+	snprintf(dir, sizeof(dir), "%s/%s-%d%d", bench_dir, name, merkle, sync);
+	wipe(dir);
+	iodb_options_init(&o);
+	o.sync = sync;
+	o.merkle = merkle;
+	if ((rc = iodb_open(dir, &o, &db)) || (rc = iodb_batch_new(&b)))
+		die("open", rc);
+	for (long i = 0; i < keys; v++) {
+		char vid[32];
+
+		iodb_batch_clear(b);
+		for (int k = 0; k < 10000 && i < keys; k++, i++) {
+			key16(key, (uint64_t)i);
+			memcpy(val, &i, sizeof(i));
+			if ((rc = iodb_batch_put(b, NULL, key, 16, val, 40)))
+				die("put", rc);
+		}
+		if ((rc = iodb_update(db, vid, (size_t)snprintf(vid, sizeof(vid), "%ld", v), b)))
+			die("update", rc);
+	}
+	t0 = now();
+	for (long n = 0; n < versions; n++, v++) {
+		char vid[32];
+		double t1;
+
+		iodb_batch_clear(b);
+		for (int k = 0; k < per_version; k++) {
+			uint64_t r = rnd();
+
+			key16(key, r % (uint64_t)keys);
+			memcpy(val, &r, sizeof(r));
+			iodb_batch_put(b, NULL, key, 16, val, 40);
+		}
+		t1 = now();
+		if ((rc = iodb_update(db, vid, (size_t)snprintf(vid, sizeof(vid), "%ld", v), b)))
+			die("update", rc);
+		lat[n] = now() - t1;
+	}
+	total = now() - t0;
+	qsort(lat, (size_t)versions, sizeof(*lat), dcmp);
+	*p50 = lat[versions / 2];
+	*p99 = lat[(long)(versions * 0.99)];
+	iodb_batch_free(b);
+	iodb_close(db);
+	wipe(dir);
+	free(lat);
+	return total;
+}
+
+static void iavl(const char *name, long keys, long versions, int per_version)
+{
+	for (int sync = 0; sync <= 1; sync++) {
+		double p50[2], p99[2], t[2];
+
+		for (int merkle = 0; merkle <= 1; merkle++)
+			t[merkle] = iavl_run(name, keys, versions, per_version, merkle, sync,
+					     &p50[merkle], &p99[merkle]);
+		printf("%-12s sync=%d %ld keys, %ld versions x %d updates: per version p50 %.3f ms "
+		       "(merkle off %.3f ms), p99 %.3f ms; %.0f leaf updates/s with hashing; "
+		       "merkle adds %.2f us per leaf update\n",
+		       name, sync, keys, versions, per_version, p50[1] * 1e3, p50[0] * 1e3,
+		       p99[1] * 1e3, versions * per_version / t[1],
+		       (t[1] - t[0]) / (versions * per_version) * 1e6);
+		fflush(stdout);
+	}
+}
+
 int main(int argc, char **argv)
 {
-	const char *all[] = {"fillsync", "fillnosync", "blocksync", "blocknosync", "group4", "open"};
+	const char *all[] = {"fillsync", "fillnosync", "blocksync", "blocknosync", "group4",
+			     "open", "iavl-block", "iavl-bulk"};
 	const char *todo[16];
 	int ntodo = 0;
 
@@ -246,6 +334,10 @@ int main(int argc, char **argv)
 			group("group4", 4, 2000 / q);
 		else if (!strcmp(todo[i], "open"))
 			open_time("blocknosync");
+		else if (!strcmp(todo[i], "iavl-block"))
+			iavl("iavl-block", 1000000 / q, 200, 100);
+		else if (!strcmp(todo[i], "iavl-bulk"))
+			iavl("iavl-bulk", 1000000 / q, 50 / (quick ? 5 : 1), 10000);
 		else {
 			fprintf(stderr, "iodb-bench: unknown workload %s\n", todo[i]);
 			return 2;

@@ -53,14 +53,16 @@ enum {
 	IODB_ECORRUPT = -4, /* bytes on disk fail a check */
 	IODB_EIO = -5,      /* the OS failed an I/O call; sticky for writes after write/fsync */
 	IODB_ENOMEM = -6,   /* out of memory */
-	IODB_EBUSY = -7     /* directory held by another open handle or process */
+	IODB_EBUSY = -7,    /* directory held by another open handle or process */
+	IODB_EPROOF = -8    /* a Merkle proof does not verify */
 };
 
-/* Static text naming a return code; never NULL. */
-const char *iodb_strerror(int rc);
-/* Detail of the calling thread's last failure ("" if none). Valid until this thread's next
- * iodb call. */
-const char *iodb_errmsg(void);
+/* Static text naming a return code; never NULL. Does not touch iodb_errmsg(). */
+IODB_API const char *iodb_strerror(int rc);
+/* Detail of the calling thread's last failure: every call that fails sets it (to "" for a
+ * plain IODB_NOTFOUND from a read); successful calls leave it alone. Valid until this
+ * thread's next failing call. */
+IODB_API const char *iodb_errmsg(void);
 
 /* Limits. */
 #define IODB_MAX_KEY 65535u
@@ -87,6 +89,10 @@ typedef struct iodb_options {
 	/* Tuning. */
 	uint64_t journal_segment_bytes; /* default 64 MiB: a new segment file past this size */
 	uint64_t group_commit_bytes;    /* default 4 MiB: most journal bytes one fsync covers */
+	/* Merkle layer. */
+	int merkle;              /* default 1: IAVL root hashes and proofs for every version */
+	uint64_t initial_height; /* default 1: the height (IAVL version) of the first version */
+	uint32_t merkle_threads; /* default 2: threads hashing a large version's dirty nodes */
 } iodb_options;
 
 IODB_API void iodb_options_init(iodb_options *o);
@@ -168,6 +174,27 @@ IODB_API int iodb_iter_valid(const iodb_iter *it); /* 1 on an entry, else 0 */
 IODB_API int iodb_iter_key(const iodb_iter *it, const void **key, size_t *klen);
 IODB_API int iodb_iter_value(const iodb_iter *it, const void **val, size_t *vlen);
 IODB_API void iodb_iter_close(iodb_iter *it);
+
+/*
+ * Merkle layer (with options.merkle). Every store is an IAVL tree whose root hashes are
+ * byte-identical to cosmos/iavl v1's for the same changesets, node versions being version
+ * heights. vid NULL/0 means the head.
+ */
+/* Root hash of store's tree at vid: SHA-256("") for an empty tree. IODB_NOTFOUND if the
+ * version is not retained or the store does not exist at it. */
+IODB_API int iodb_root_hash(iodb *db, const void *vid, size_t vidlen, const char *store,
+			    uint8_t hash[32]);
+/* The Cosmos commit-info hash (an app hash) over every store that exists at vid. */
+IODB_API int iodb_commit_hash(iodb *db, const void *vid, size_t vidlen, uint8_t hash[32]);
+/* An ICS23 CommitmentProof (protobuf bytes, caller frees with iodb_free) for key in store at
+ * vid: an existence proof if the key is present there, a non-existence proof otherwise. */
+IODB_API int iodb_prove(iodb *db, const void *vid, size_t vidlen, const char *store,
+			const void *key, size_t klen, void **proof, size_t *plen);
+/* Verify an ICS23 proof against a store root under the IAVL spec: with val, that key has
+ * value val; with val NULL, that key is absent. IODB_OK or IODB_EPROOF (IODB_EINVAL for bad
+ * arguments). Needs no open store. */
+IODB_API int iodb_verify_proof(const uint8_t root[32], const void *proof, size_t plen,
+			       const void *key, size_t klen, const void *val, size_t vlen);
 
 /* Statistics as a JSON object, owned by the caller (iodb_free). */
 IODB_API int iodb_stats(iodb *db, char **json);

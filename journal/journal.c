@@ -25,6 +25,7 @@
  * concurrently and reads counters only.
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -35,12 +36,23 @@
 #define SEG_FORMAT 1
 #define SEG_NAME_LEN 24 /* 20 digits + ".log" */
 
+enum { SYNC_IDLE, SYNC_REQUESTED, SYNC_DONE };
+
 struct journal {
 	struct env *env;
 	char *dir;
 	struct journal_opts o;
 	struct env_file *cur; /* last segment, open to append */
-	int failed; /* sticky error code after a failed write or fsync */
+	int failed;	     /* sticky error code after a failed write or fsync */
+	int unsynced;	     /* bytes appended since the last fdatasync */
+	uint64_t synced_size; /* size of cur at the last fdatasync, while unsynced */
+
+	/* The sync thread (see journal_sync_start). */
+	pthread_t sync_thread;
+	int sync_thread_up, sync_stop, sync_state, sync_rc;
+	pthread_mutex_t sync_mu;
+	pthread_cond_t sync_cv;
+	char sync_msg[512];
 	/* Read by journal_get_stats from any thread, hence atomic. */
 	_Atomic uint64_t cur_seg, first_seg;
 	_Atomic uint64_t older_bytes; /* bytes in segments before cur */
@@ -285,10 +297,13 @@ int journal_open(struct env *env, const char *dir, int create, const struct jour
 	}
 	j->env = env;
 	j->o = *o;
+	pthread_mutex_init(&j->sync_mu, NULL);
+	pthread_cond_init(&j->sync_cv, NULL);
 	if (create)
 		ERR(env_mkdir(env, dir));
 	ERR(env_list_dir(env, dir, seg_list_add, &segs));
-	qsort(segs.v, segs.n, sizeof(*segs.v), u64_cmp);
+	if (segs.n) /* qsort(NULL, 0) is undefined */
+		qsort(segs.v, segs.n, sizeof(*segs.v), u64_cmp);
 	for (size_t i = 1; i < segs.n; i++)
 		if (segs.v[i] != segs.v[i - 1] + 1) {
 			char *path = seg_path(dir, segs.v[i - 1] + 1);
@@ -297,6 +312,7 @@ int journal_open(struct env *env, const char *dir, int create, const struct jour
 			mem_free(path);
 			goto err;
 		}
+	*jp = j; /* fn may read records back through j while the replay runs */
 	for (size_t i = 0; i < segs.n; i++) {
 		int last = i + 1 == segs.n;
 
@@ -334,6 +350,7 @@ int journal_open(struct env *env, const char *dir, int create, const struct jour
 err:
 	mem_free(segs.v);
 	journal_close(j);
+	*jp = NULL;
 	return rc;
 }
 
@@ -341,6 +358,15 @@ void journal_close(struct journal *j)
 {
 	if (!j)
 		return;
+	if (j->sync_thread_up) {
+		pthread_mutex_lock(&j->sync_mu);
+		j->sync_stop = 1;
+		pthread_cond_broadcast(&j->sync_cv);
+		pthread_mutex_unlock(&j->sync_mu);
+		pthread_join(j->sync_thread, NULL);
+	}
+	pthread_mutex_destroy(&j->sync_mu);
+	pthread_cond_destroy(&j->sync_cv);
 	env_file_close(j->cur);
 	mem_free(j->dir);
 	mem_free(j);
@@ -355,6 +381,7 @@ static int journal_rotate(struct journal *j)
 	 * in any but the last segment as corruption. */
 	RET(env_file_sync(j->cur));
 	j->syncs++;
+	j->unsynced = 0; /* what follows goes to the new segment, durable from its header on */
 	RET(seg_create(j, j->cur_seg + 1, &f));
 	env_file_close(j->cur);
 	j->cur = f;
@@ -364,32 +391,171 @@ static int journal_rotate(struct journal *j)
 	return 0;
 }
 
-int journal_write(struct journal *j, const struct buf *b)
+static int journal_failed(void)
+{
+	return err_set(IODB_EIO, "the journal failed an earlier write or fsync; reopen the store to "
+				 "write again");
+}
+
+int journal_append(struct journal *j, const struct buf *b, struct jpos *at)
 {
 	uint64_t before;
 	int rc;
 
 	if (j->failed)
-		return err_set(IODB_EIO, "the journal failed an earlier write or fsync; reopen the "
-					 "store to write again");
+		return journal_failed();
 	if (env_file_size(j->cur) >= j->o.segment_bytes)
 		ERR(journal_rotate(j));
 	before = env_file_size(j->cur);
-	if ((rc = env_file_append(j->cur, b->p, b->len)) == 0 && j->o.sync) {
-		rc = env_file_sync(j->cur);
-		j->syncs++;
-	}
-	if (rc) {
+	if ((rc = env_file_append(j->cur, b->p, b->len)) != 0) {
 		/* Best effort: take back what the caller will be told failed. */
 		if (env_file_size(j->cur) != before)
 			(void)env_file_truncate(j->cur, before);
 		goto err;
 	}
+	if (at) {
+		at->seg = j->cur_seg;
+		at->off = before;
+	}
+	if (!j->unsynced)
+		j->synced_size = before;
+	j->unsynced = 1;
 	j->bytes_written += b->len;
 	j->cur_bytes = env_file_size(j->cur);
 	return 0;
 err:
 	j->failed = rc;
+	return rc;
+}
+
+/* fdatasync the current segment (with o.sync); on failure, cut back to the last synced size
+ * and refuse every later write. */
+static int sync_now(struct journal *j, char *msg, size_t msglen)
+{
+	int rc;
+
+	if (!j->o.sync || !j->unsynced)
+		return 0;
+	j->syncs++;
+	if ((rc = env_file_sync(j->cur)) == 0) {
+		j->unsynced = 0;
+		return 0;
+	}
+	if (msg)
+		snprintf(msg, msglen, "%s", iodb_errmsg());
+	(void)env_file_truncate(j->cur, j->synced_size);
+	j->failed = rc;
+	return rc;
+}
+
+int journal_sync(struct journal *j)
+{
+	if (j->failed)
+		return journal_failed();
+	return sync_now(j, NULL, 0);
+}
+
+int journal_write(struct journal *j, const struct buf *b, struct jpos *at)
+{
+	RET(journal_append(j, b, at));
+	return journal_sync(j);
+}
+
+/*
+ * The sync thread: journal_sync_start hands it the fdatasync, journal_sync_wait collects the
+ * result, so the committing thread can do its in-memory work while the disk is busy. One
+ * request at a time; the thread exists only with o.sync.
+ */
+static void *sync_main(void *arg)
+{
+	struct journal *j = arg;
+
+	pthread_mutex_lock(&j->sync_mu);
+	for (;;) {
+		while (j->sync_state != SYNC_REQUESTED && !j->sync_stop)
+			pthread_cond_wait(&j->sync_cv, &j->sync_mu);
+		if (j->sync_state != SYNC_REQUESTED)
+			break;
+		pthread_mutex_unlock(&j->sync_mu);
+		{
+			int rc = sync_now(j, j->sync_msg, sizeof(j->sync_msg));
+
+			pthread_mutex_lock(&j->sync_mu);
+			j->sync_rc = rc;
+		}
+		j->sync_state = SYNC_DONE;
+		pthread_cond_broadcast(&j->sync_cv);
+	}
+	pthread_mutex_unlock(&j->sync_mu);
+	return NULL;
+}
+
+int journal_sync_start(struct journal *j)
+{
+	if (j->failed)
+		return journal_failed();
+	if (!j->o.sync || !j->unsynced)
+		return 0;
+	if (!j->sync_thread_up) {
+		if (pthread_create(&j->sync_thread, NULL, sync_main, j) != 0)
+			return journal_sync(j); /* no thread: sync here and now */
+		j->sync_thread_up = 1;
+	}
+	pthread_mutex_lock(&j->sync_mu);
+	j->sync_state = SYNC_REQUESTED;
+	pthread_cond_broadcast(&j->sync_cv);
+	pthread_mutex_unlock(&j->sync_mu);
+	return 0;
+}
+
+int journal_sync_wait(struct journal *j)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&j->sync_mu);
+	if (j->sync_state == SYNC_REQUESTED || j->sync_state == SYNC_DONE) {
+		while (j->sync_state != SYNC_DONE)
+			pthread_cond_wait(&j->sync_cv, &j->sync_mu);
+		rc = j->sync_rc;
+		j->sync_state = SYNC_IDLE;
+	}
+	pthread_mutex_unlock(&j->sync_mu);
+	if (rc)
+		return err_set(rc, "%s", j->sync_msg);
+	return j->failed ? journal_failed() : 0;
+}
+
+int journal_read(struct journal *j, const struct jpos *pos, uint8_t *type, struct buf *payload)
+{
+	char *path = seg_path(j->dir, pos->seg);
+	struct env_file *f = NULL;
+	uint8_t h[JREC_HEADER];
+	size_t got;
+	uint32_t len;
+	int rc;
+
+	if (!path)
+		return err_set(IODB_ENOMEM, "out of memory");
+	ERR(env_open_read(j->env, path, &f));
+	ERR(env_file_read(f, pos->off, h, sizeof(h), &got));
+	len = get_u32(h + 4);
+	if (got != sizeof(h) || get_u32(h) != crc_mask(crc32c(h + 4, JREC_HEADER - 4)) ||
+	    len > JREC_MAX_PAYLOAD) {
+		rc = ERR_CORRUPT(path, pos->off, "journal record header fails its checksum");
+		goto err;
+	}
+	payload->len = 0;
+	ERR(buf_reserve(payload, len));
+	ERR(env_file_read(f, pos->off + JREC_HEADER, payload->p, len, &got));
+	if (got != len || get_u32(h + 12) != crc_mask(crc32c(payload->p, len))) {
+		rc = ERR_CORRUPT(path, pos->off, "journal record fails its checksum");
+		goto err;
+	}
+	payload->len = len;
+	*type = h[8];
+err:
+	env_file_close(f);
+	mem_free(path);
 	return rc;
 }
 

@@ -44,7 +44,8 @@ typedef int (*journal_replay_fn)(void *ctx, uint8_t type, const uint8_t *payload
  * Open the journal in `dir` (created when `create` is set and it does not exist), replaying
  * every record through fn. A torn tail of the last segment (a partial or unchecksummable
  * record with no valid record after it) is truncated away; any other bad record is
- * IODB_ECORRUPT naming the segment and offset.
+ * IODB_ECORRUPT naming the segment and offset. *jp is set before the replay starts, so fn
+ * may call journal_read on it (nothing else); it is NULL after a failure.
  */
 int journal_open(struct env *env, const char *dir, int create, const struct journal_opts *o,
 		 journal_replay_fn fn, void *ctx, struct journal **jp);
@@ -56,12 +57,25 @@ int journal_rec_begin(struct buf *b, size_t *mark);
 int journal_rec_end(struct buf *b, size_t mark, uint8_t type);
 
 /*
- * Append the framed records in b to the current segment and, with sync, fdatasync it; start
- * a new segment first when the current one is full. On failure the segment is cut back to
- * where it was and the journal refuses every later write (IODB_EIO) until reopened: after a
- * failed fsync the kernel may have dropped the pages, so nothing can be retried safely.
+ * Append the framed records in b to the current segment (starting a new segment first when
+ * the current one is full); *at (if given) gets the position of b's first byte, so record i
+ * of b lies at at->off + its offset in b. Not yet durable: see journal_sync.
+ *
+ * On any failure of a write or fsync the segment is cut back to its last durable size and
+ * the journal refuses every later write (IODB_EIO) until reopened: after a failed fsync the
+ * kernel may have dropped the pages, so nothing can be retried safely.
  */
-int journal_write(struct journal *j, const struct buf *b);
+int journal_append(struct journal *j, const struct buf *b, struct jpos *at);
+/* Make everything appended durable (fdatasync, with o.sync; a no-op without). */
+int journal_sync(struct journal *j);
+/* The same, split: start the fdatasync on the journal's own thread, do other work, then wait
+ * for its result. One sync may be in flight; nothing may be appended meanwhile. */
+int journal_sync_start(struct journal *j);
+int journal_sync_wait(struct journal *j);
+/* journal_append + journal_sync. */
+int journal_write(struct journal *j, const struct buf *b, struct jpos *at);
+/* Read back the record at pos (its checksums checked): type and payload (replaced). */
+int journal_read(struct journal *j, const struct jpos *pos, uint8_t *type, struct buf *payload);
 
 struct journal_stats {
 	uint64_t bytes_written; /* framed record bytes appended since open */

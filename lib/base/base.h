@@ -7,6 +7,7 @@
 #ifndef IODB_BASE_H
 #define IODB_BASE_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -89,6 +90,17 @@ static inline uint64_t get_u64(const uint8_t *p)
 	return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
 }
 
+/* Keys compare as unsigned bytes, the shorter first on a common prefix. */
+static inline int key_cmp(const uint8_t *k1, size_t l1, const uint8_t *k2, size_t l2)
+{
+	size_t l = l1 < l2 ? l1 : l2;
+	int c = l ? memcmp(k1, k2, l) : 0;
+
+	if (c)
+		return c;
+	return l1 < l2 ? -1 : l1 > l2;
+}
+
 #define UVARINT_MAX 10
 /* LEB128; returns bytes written. */
 size_t put_uvarint(uint8_t *p, uint64_t v);
@@ -143,6 +155,30 @@ static inline uint32_t crc_mask(uint32_t c)
 {
 	return ((c >> 15) | (c << 17)) + 0xa282ead8u;
 }
+
+/* ---- Worker threads ------------------------------------------------------------------- */
+
+/*
+ * A thread that runs one task at a time for its owner: the owner hands it a function and
+ * goes on with its own work, then waits for it. Used to run memtable inserts beside the
+ * Merkle build and to free old Merkle nodes off the commit path.
+ */
+struct worker {
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	void (*fn)(void *arg);
+	void *arg;
+	int busy, stop, up;
+};
+/* 0, or IODB_ENOMEM/IODB_EIO if no thread could be made (then tasks run inline). */
+int worker_init(struct worker *w);
+/* Wait for the previous task, then start fn(arg) on the worker. */
+void worker_run(struct worker *w, void (*fn)(void *arg), void *arg);
+/* Wait until the worker is idle. */
+void worker_wait(struct worker *w);
+/* Wait, then stop the thread. */
+void worker_destroy(struct worker *w);
 
 /* ---- Env: all file I/O ---------------------------------------------------------------- */
 

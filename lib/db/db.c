@@ -8,14 +8,17 @@
  *
  * Open = lock, check IODB, replay the journal into the memtable and the version graph, then
  * publish the head view. Replay applies exactly what the live commit path applies, through
- * the same functions (db_apply_commit, db_apply_control), and checks every record against
+ * the same functions (db_commit_*, db_apply_control), and checks every record against
  * the state it is applied to (numbers increase, the parent is the head, the height follows),
  * so a journal that decodes but does not make sense is IODB_ECORRUPT, not a strange store.
  *
  * Locks, outermost first: wq_mu (commit queue, never held during I/O) — vg_lock (version
- * graph; held for writing only while applying a committed change in memory) — view_mu (the
- * head view pointer). Readers take view_mu for a pointer copy and vg_lock for reading only
- * to open a snapshot or list versions; neither is held during I/O.
+ * graph; held for writing only while applying a committed change in memory and publishing
+ * the head view that shows it, so no reader finds the graph ahead of the head view: a head
+ * ID from iodb_head is what a later iodb_get reads, and a snapshot by ID gets a memtable and
+ * store table that hold its version) — view_mu (the head view pointer). Readers take
+ * view_mu for a pointer copy and vg_lock for reading only to open a snapshot or list
+ * versions; neither is held during I/O.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +47,9 @@ void iodb_options_init(iodb_options *o)
 	o->keep_versions = 0;
 	o->journal_segment_bytes = 64u << 20;
 	o->group_commit_bytes = 4u << 20;
+	o->merkle = 1;
+	o->initial_height = 1;
+	o->merkle_threads = 2;
 }
 
 static uint64_t now_usec(void)
@@ -96,9 +102,12 @@ static int op_ref_cmp(const void *a, const void *b)
 	return x->idx > y->idx ? -1 : x->idx < y->idx; /* later operations first */
 }
 
-/* Store ids for a commit's store names, adding new stores to db->stores. */
-static int map_stores(iodb *db, const struct jcommit *c, uint32_t *ids)
+int db_commit_stores(iodb *db, const struct jcommit *c, uint32_t **idsp, uint32_t *local)
 {
+	uint32_t *ids = local;
+
+	if (c->nstores > 16 && !(ids = mem_alloc(c->nstores * sizeof(*ids))))
+		return err_set(IODB_ENOMEM, "out of memory applying a commit");
 	for (uint32_t i = 0; i < c->nstores; i++) {
 		const uint8_t *name;
 		uint8_t len;
@@ -107,84 +116,111 @@ static int map_stores(iodb *db, const struct jcommit *c, uint32_t *ids)
 		jcommit_store_name(c, i, &name, &len);
 		if ((id = stores_find(db->stores, name, len)) < 0) {
 			struct stores *s;
+			int rc = stores_add(db->stores, name, len, &s);
 
-			RET(stores_add(db->stores, name, len, &s));
+			if (rc) {
+				if (ids != local)
+					mem_free(ids);
+				return rc;
+			}
 			stores_unref(db->stores);
 			db->stores = s;
 			id = s->n - 1;
 		}
 		ids[i] = (uint32_t)id;
 	}
+	*idsp = ids;
 	return 0;
 }
 
-int db_apply_commit(iodb *db, const struct jcommit *c, const char *path, uint64_t off)
+int db_commit_data(iodb *db, const struct jcommit *c, const uint32_t *ids)
 {
-	struct vgraph *g = &db->vg;
-	struct version *parent = c->parent ? vg_get(g, c->parent) : NULL;
-	uint32_t ids_local[16], *ids = ids_local;
 	struct op_ref *refs = NULL;
 	struct rd r;
 	int rc = 0;
-
-	if (c->n < g->next_n || c->parent != g->head || (c->parent && !parent) ||
-	    (parent && c->height != parent->height + 1))
-		return ERR_CORRUPT(path, off,
-				   "commit record of version %u does not follow the version graph "
-				   "(parent %u, head %u, next number %u)",
-				   c->n, c->parent, g->head, g->next_n);
-	if (vg_find(g, c->vid, c->vidlen))
-		return ERR_CORRUPT(path, off, "commit record reuses a retained version ID");
-	if (c->nstores > 16 && !(ids = mem_alloc(c->nstores * sizeof(*ids))))
-		return err_set(IODB_ENOMEM, "out of memory applying a commit");
-	ERR(map_stores(db, c, ids));
 
 	/* The memtable keeps one entry per key and version: the last operation on it. */
 	rd_init(&r, c->ops, c->ops_len);
 	if (c->nops == 1) {
 		struct jop op;
 
-		if (jcommit_next_op(&r, c->nstores, &op)) {
-			rc = ERR_CORRUPT(path, off, "bad operation in commit record");
-			goto err;
-		}
-		ERR(mt_put(db->mem, ids[op.store], op.key, op.klen, c->n, op.val, op.vlen,
-			   op.kind == JOP_DEL));
-	} else if (c->nops > 1) {
-		if (!(refs = mem_alloc(c->nops * sizeof(*refs)))) {
-			rc = err_set(IODB_ENOMEM, "out of memory applying a commit");
-			goto err;
-		}
-		for (uint64_t i = 0; i < c->nops; i++) {
-			if (jcommit_next_op(&r, c->nstores, &refs[i].op)) {
-				rc = ERR_CORRUPT(path, off, "bad operation in commit record");
-				goto err;
-			}
-			refs[i].store = ids[refs[i].op.store];
-			refs[i].idx = (uint32_t)i;
-		}
-		qsort(refs, c->nops, sizeof(*refs), op_ref_cmp);
-		for (uint64_t i = 0; i < c->nops; i++) {
-			const struct jop *op = &refs[i].op;
-
-			if (i && refs[i].store == refs[i - 1].store &&
-			    key_cmp(op->key, op->klen, refs[i - 1].op.key, refs[i - 1].op.klen) == 0)
-				continue;
-			ERR(mt_put(db->mem, refs[i].store, op->key, op->klen, c->n, op->val,
-				   op->vlen, op->kind == JOP_DEL));
-		}
+		if (jcommit_next_op(&r, c->nstores, &op))
+			return err_set(IODB_ECORRUPT, "bad operation in a commit record");
+		return mt_put(db->mem, ids[op.store], op.key, op.klen, c->n, op.val, op.vlen,
+			      op.kind == JOP_DEL);
 	}
-	pthread_rwlock_wrlock(&db->vg_lock);
-	rc = vg_add(g, c->n, c->parent, c->height, c->vid, c->vidlen);
-	if (rc == 0)
-		g->head = c->n;
-	pthread_rwlock_unlock(&db->vg_lock);
-	db->st_commits++;
-	db->st_ops += c->nops;
+	if (c->nops == 0)
+		return 0;
+	if (!(refs = mem_alloc(c->nops * sizeof(*refs))))
+		return err_set(IODB_ENOMEM, "out of memory applying a commit");
+	for (uint64_t i = 0; i < c->nops; i++) {
+		if (jcommit_next_op(&r, c->nstores, &refs[i].op)) {
+			rc = err_set(IODB_ECORRUPT, "bad operation in a commit record");
+			goto err;
+		}
+		refs[i].store = ids[refs[i].op.store];
+		refs[i].idx = (uint32_t)i;
+	}
+	qsort(refs, c->nops, sizeof(*refs), op_ref_cmp);
+	for (uint64_t i = 0; i < c->nops; i++) {
+		const struct jop *op = &refs[i].op;
+
+		if (i && refs[i].store == refs[i - 1].store &&
+		    key_cmp(op->key, op->klen, refs[i - 1].op.key, refs[i - 1].op.klen) == 0)
+			continue;
+		ERR(mt_put(db->mem, refs[i].store, op->key, op->klen, c->n, op->val, op->vlen,
+			   op->kind == JOP_DEL));
+	}
 err:
-	if (ids != ids_local)
-		mem_free(ids);
 	mem_free(refs);
+	return rc;
+}
+
+/* Takes mr on success. */
+int db_commit_graph(iodb *db, const struct jcommit *c, const struct jpos *pos,
+		    struct mroots *mr)
+{
+	RET(vg_add(&db->vg, c->n, c->parent, c->height, c->vid, c->vidlen, pos, mr));
+	db->vg.head = c->n;
+	return 0;
+}
+
+/* Replay: check a commit record against the graph, then apply all of it. */
+static int replay_commit(iodb *db, const struct jcommit *c, const char *path,
+			 const struct jpos *pos)
+{
+	struct vgraph *g = &db->vg;
+	struct version *parent = c->parent ? vg_get(g, c->parent) : NULL;
+	uint32_t local[16], *ids = NULL;
+	struct mroots *mr = NULL;
+	int rc;
+
+	if (c->n < g->next_n || c->parent != g->head || (c->parent && !parent) ||
+	    (parent && c->height != parent->height + 1))
+		return ERR_CORRUPT(path, pos->off,
+				   "commit record of version %u does not follow the version graph "
+				   "(parent %u, head %u, next number %u)",
+				   c->n, c->parent, g->head, g->next_n);
+	if (vg_find(g, c->vid, c->vidlen))
+		return ERR_CORRUPT(path, pos->off, "commit record reuses a retained version ID");
+	ERR(db_commit_stores(db, c, &ids, local));
+	ERR(db_commit_data(db, c, ids));
+	if (db->o.merkle) {
+		if (parent && !parent->mr)
+			ERR(db_merkle_attach(db, parent->n));
+		/* Hashing waits for the end of the replay: most versions' roots are dropped. */
+		ERR(db_merkle_build(db, parent ? parent->mr : NULL, c, ids, 0, &mr));
+	}
+	ERR(db_commit_graph(db, c, pos, mr));
+	mr = NULL;
+	if (db->o.merkle) {
+		db_merkle_trim(db, c->n);
+		db_merkle_bury(db);
+	}
+err:
+	mroots_unref(mr);
+	if (ids != local)
+		mem_free(ids);
 	return rc;
 }
 
@@ -217,7 +253,6 @@ int db_apply_control(iodb *db, uint8_t type, const uint8_t *p, size_t len, const
 	if (type == JREC_CLEAN && !is_ancestor(g, target, g->head))
 		return ERR_CORRUPT(path, off, "clean record's base %u is not an ancestor of the head",
 				   target);
-	pthread_rwlock_wrlock(&db->vg_lock);
 	switch (type) {
 	case JREC_ROLLBACK:
 		rc = vg_rollback(g, target);
@@ -229,7 +264,6 @@ int db_apply_control(iodb *db, uint8_t type, const uint8_t *p, size_t len, const
 		rc = vg_clean(g, target);
 		break;
 	}
-	pthread_rwlock_unlock(&db->vg_lock);
 	return rc;
 }
 
@@ -243,10 +277,14 @@ static int replay_record(void *ctx, uint8_t type, const uint8_t *p, size_t len, 
 	case JREC_COMMIT:
 		if (jcommit_decode(p, len, &c) != 0)
 			return ERR_CORRUPT(path, pos->off, "malformed commit record");
-		return db_apply_commit(db, &c, path, pos->off);
+		return replay_commit(db, &c, path, pos);
 	case JREC_ROLLBACK:
 	case JREC_CHECKOUT:
 	case JREC_CLEAN:
+		/* The new head or base keeps Merkle roots: attach them while its ancestors are
+		 * still in the graph (the target is checked again in db_apply_control). */
+		if (len >= 4 && vg_get(&db->vg, get_u32(p + len - 4)))
+			RET(db_merkle_attach(db, get_u32(p + len - 4)));
 		return db_apply_control(db, type, p, len, path, pos->off);
 	default:
 		return ERR_CORRUPT(path, pos->off, "unknown journal record type %u", type);
@@ -325,6 +363,13 @@ static int options_check(const iodb_options *in, iodb_options *o)
 		o->journal_segment_bytes = in->journal_segment_bytes;
 	if (in->group_commit_bytes)
 		o->group_commit_bytes = in->group_commit_bytes;
+	o->merkle = in->merkle;
+	if (in->initial_height)
+		o->initial_height = in->initial_height;
+	if (in->merkle_threads)
+		o->merkle_threads = in->merkle_threads;
+	if (o->merkle_threads > 64)
+		return err_set(IODB_EINVAL, "merkle_threads must be at most 64");
 	if (o->journal_segment_bytes < 4096)
 		return err_set(IODB_EINVAL, "journal_segment_bytes must be at least 4096");
 	return 0;
@@ -332,6 +377,10 @@ static int options_check(const iodb_options *in, iodb_options *o)
 
 static void db_free(iodb *db)
 {
+	db_merkle_bury(db);
+	worker_destroy(&db->worker);
+	mem_free(db->grave);
+	mem_free(db->grave_busy);
 	journal_close(db->journal);
 	view_unref(db->cur);
 	mt_unref(db->mem);
@@ -379,6 +428,8 @@ static int db_open(const char *dir, const iodb_options *opts, struct env *env, i
 		goto err;
 	}
 	ERR(options_check(opts, &db->o));
+	if (worker_init(&db->worker) != 0)
+		err_clear(); /* no thread: the worker's tasks run inline */
 	ERR(vg_init(&db->vg));
 	ERR(mt_new(&db->mem));
 	ERR(stores_new_default(&db->stores));
@@ -405,6 +456,10 @@ static int db_open(const char *dir, const iodb_options *opts, struct env *env, i
 		struct journal_opts jo = {db->o.journal_segment_bytes, db->o.sync};
 
 		ERR(journal_open(env, path, 1, &jo, replay_record, db, &db->journal));
+	}
+	if (db->o.merkle && db->vg.head) {
+		ERR(db_merkle_attach(db, db->vg.head));
+		db_merkle_finish_all(db);
 	}
 	if (db->vg.head)
 		ERR(vg_ancestors(&db->vg, db->vg.head, &anc));

@@ -12,6 +12,7 @@
 
 #include "journal/journal.h"
 #include "lib/db/db.h"
+#include "lib/merkle/merkle.h"
 
 /* ---- Entries and internal iterators --------------------------------------------------- */
 
@@ -34,7 +35,6 @@ struct entry {
 
 int entry_cmp(uint32_t s1, const uint8_t *k1, size_t l1, uint32_t n1, uint32_t s2,
 	      const uint8_t *k2, size_t l2, uint32_t n2);
-int key_cmp(const uint8_t *k1, size_t l1, const uint8_t *k2, size_t l2);
 
 struct iiter;
 struct iiter_ops {
@@ -99,6 +99,23 @@ int64_t stores_find(const struct stores *s, const uint8_t *name, size_t len);
 void stores_ref(struct stores *s);
 void stores_unref(struct stores *s);
 
+/* ---- Merkle roots (lib/db/merkle.c) --------------------------------------------------- */
+
+/* The IAVL roots of one version: one per store that exists at it, by store id. */
+struct mroot {
+	uint32_t store;
+	uint8_t hash[32];
+	struct mnode *root; /* NULL: the store exists with an empty tree */
+};
+struct mroots {
+	atomic_int refs;
+	uint32_t n, cap;
+	struct mroot *v; /* sorted by store */
+};
+void mroots_ref(struct mroots *r);
+void mroots_unref(struct mroots *r);
+const struct mroot *mroots_find(const struct mroots *r, uint32_t store);
+
 /* ---- Version graph -------------------------------------------------------------------- */
 
 /*
@@ -114,6 +131,8 @@ struct version {
 	uint32_t n, parent; /* parent 0: none retained / first version */
 	uint32_t chain_lo;  /* n..chain_lo are consecutive numbers, each the parent of the next */
 	uint64_t height;
+	struct jpos pos;     /* its commit record in the journal */
+	struct mroots *mr;   /* its Merkle roots while kept in memory (lib/db/merkle.c) */
 	uint8_t vidlen;
 	uint8_t vid[];
 };
@@ -136,7 +155,7 @@ void vg_destroy(struct vgraph *g);
 struct version *vg_get(const struct vgraph *g, uint32_t n);
 struct version *vg_find(const struct vgraph *g, const void *vid, size_t vidlen);
 int vg_add(struct vgraph *g, uint32_t n, uint32_t parent, uint64_t height, const void *vid,
-	   uint8_t vidlen);
+	   uint8_t vidlen, const struct jpos *pos, struct mroots *mr);
 /* A new bitmap of the numbers whose entries version n sees. */
 int vg_ancestors(const struct vgraph *g, uint32_t n, roaring_bitmap_t **out);
 /* Discard every descendant of n. */
@@ -199,15 +218,41 @@ struct iodb {
 
 	atomic_int open_readers; /* snapshots and iterators not yet closed */
 
+	/* The commit leader's helper thread: memtable inserts beside the Merkle build, then
+	 * freeing the roots that left the window (the graveyard). */
+	struct worker worker;
+	struct mroots **grave, **grave_busy; /* filling / being freed by the worker */
+	uint32_t ngrave, cap_grave, ngrave_busy, cap_grave_busy;
+
 	/* Statistics. */
 	_Atomic uint64_t st_commits, st_groups, st_user_bytes, st_ops;
 	uint64_t open_usec;
 };
 
+/* Merkle layer (lib/db/merkle.c). */
+/* Roots of a commit's version: parent's roots + the ops, hashed if `hash`. */
+int db_merkle_build(iodb *db, struct mroots *parent, const struct jcommit *c,
+		    const uint32_t *ids, int hash, struct mroots **out);
+void db_merkle_trim(iodb *db, uint32_t n);
+/* The graveyard: roots that left the window wait there to be freed. The leader swaps the
+ * filling list into the busy one (worker idle) and the worker frees the busy one after its
+ * memtable inserts; db_merkle_bury frees both now (open, close, control records). */
+void db_merkle_grave_swap(iodb *db);
+void db_merkle_bury_busy(iodb *db);
+void db_merkle_bury(iodb *db);
+void db_merkle_finish_all(iodb *db);
+int db_merkle_roots(iodb *db, uint32_t n, struct mroots **out);
+int db_merkle_attach(iodb *db, uint32_t n);
+
 /* Replace the head view (leader). */
 void db_publish(iodb *db, struct view *v);
 struct view *db_view_acquire(iodb *db);
-int db_apply_commit(iodb *db, const struct jcommit *c, const char *path, uint64_t off);
+/* Applying a commit: store ids for its store names (ids sized c->nstores), the memtable
+ * entries, then (under vg_lock for writing, or at replay) the version itself. */
+int db_commit_stores(iodb *db, const struct jcommit *c, uint32_t **ids, uint32_t *local);
+int db_commit_data(iodb *db, const struct jcommit *c, const uint32_t *ids);
+int db_commit_graph(iodb *db, const struct jcommit *c, const struct jpos *pos,
+		    struct mroots *mr);
 int db_apply_control(iodb *db, uint8_t type, const uint8_t *p, size_t len, const char *path,
 		     uint64_t off);
 /* The view snapshot s reads, with a reference for the caller. */

@@ -50,16 +50,6 @@ static inline const uint8_t *node_val(const struct mt_node *x)
 	return node_key(x) + x->klen;
 }
 
-int key_cmp(const uint8_t *k1, size_t l1, const uint8_t *k2, size_t l2)
-{
-	size_t l = l1 < l2 ? l1 : l2;
-	int c = l ? memcmp(k1, k2, l) : 0;
-
-	if (c)
-		return c;
-	return l1 < l2 ? -1 : l1 > l2;
-}
-
 int entry_cmp(uint32_t s1, const uint8_t *k1, size_t l1, uint32_t n1, uint32_t s2,
 	      const uint8_t *k2, size_t l2, uint32_t n2)
 {

@@ -108,6 +108,7 @@ int iodb_snapshot_open(iodb *db, const void *vid, size_t vidlen, iodb_snapshot *
 	roaring_bitmap_t *anc = NULL;
 	const struct version *v;
 	struct view *cur;
+	uint32_t n = 0;
 	int rc;
 
 	if (!db || !out || (vid && (vidlen == 0 || vidlen > IODB_MAX_VID)) || (!vid && vidlen))
@@ -118,17 +119,20 @@ int iodb_snapshot_open(iodb *db, const void *vid, size_t vidlen, iodb_snapshot *
 	if (!vid) {
 		s->v = db_view_acquire(db);
 	} else {
-		/* The head view first: its memtable and stores hold everything the version
-		 * graph below can name, since both only grow. */
-		cur = db_view_acquire(db);
+		/* The head view taken under the graph lock: the leader publishes it under
+		 * the same lock, so its memtable and stores hold everything the graph can
+		 * name (both only grow). v may be freed once the lock is let go. */
 		pthread_rwlock_rdlock(&db->vg_lock);
-		if (!(v = vg_find(&db->vg, vid, vidlen)))
+		cur = db_view_acquire(db);
+		if (!(v = vg_find(&db->vg, vid, vidlen))) {
 			rc = err_set(IODB_NOTFOUND, "no retained version has that ID");
-		else
-			rc = vg_ancestors(&db->vg, v->n, &anc);
+		} else {
+			n = v->n;
+			rc = vg_ancestors(&db->vg, n, &anc);
+		}
 		pthread_rwlock_unlock(&db->vg_lock);
 		if (rc == 0)
-			rc = view_new(v->n, anc, cur->mem, cur->stores, &s->v);
+			rc = view_new(n, anc, cur->mem, cur->stores, &s->v);
 		view_unref(cur);
 		if (rc) {
 			mem_free(s);

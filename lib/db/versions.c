@@ -41,7 +41,10 @@ void vg_destroy(struct vgraph *g)
 {
 	if (g->tab)
 		for (uint32_t i = 0; i < g->cap; i++)
-			mem_free(g->tab[i]);
+			if (g->tab[i]) {
+				mroots_unref(g->tab[i]->mr);
+				mem_free(g->tab[i]);
+			}
 	mem_free(g->tab);
 	mem_free(g->hash);
 	if (g->base_anc)
@@ -129,7 +132,7 @@ static void hash_remove(struct vgraph *g, const struct version *v)
 }
 
 int vg_add(struct vgraph *g, uint32_t n, uint32_t parent, uint64_t height, const void *vid,
-	   uint8_t vidlen)
+	   uint8_t vidlen, const struct jpos *pos, struct mroots *mr)
 {
 	struct version *v, *p = parent ? vg_get(g, parent) : NULL;
 
@@ -155,6 +158,8 @@ int vg_add(struct vgraph *g, uint32_t n, uint32_t parent, uint64_t height, const
 	v->parent = parent;
 	v->height = height;
 	v->chain_lo = p && parent == n - 1 ? p->chain_lo : n;
+	v->pos = *pos;
+	v->mr = mr;
 	v->vidlen = vidlen;
 	memcpy(v->vid, vid, vidlen);
 	g->tab[n - g->lo] = v;
@@ -198,6 +203,7 @@ static void vg_forget(struct vgraph *g, struct version *v, int dead)
 	if (dead)
 		roaring_bitmap_add(g->dead, v->n);
 	g->count--;
+	mroots_unref(v->mr);
 	mem_free(v);
 }
 

@@ -170,8 +170,10 @@ int view_get(struct view *v, const char *store, const void *key, size_t klen, vo
 	if (!val || !vlen)
 		return err_set(IODB_EINVAL, "val and vlen must not be NULL");
 	if ((sid = stores_find(v->stores, name, nlen)) < 0 ||
-	    !mt_get(v->mem, (uint32_t)sid, key, (uint32_t)klen, v->anc, &e) || e.tomb)
+	    !mt_get(v->mem, (uint32_t)sid, key, (uint32_t)klen, v->anc, &e) || e.tomb) {
+		err_clear(); /* a miss is no failure worth a message, but leave none stale */
 		return IODB_NOTFOUND;
+	}
 	if (!(copy = mem_dup(e.val, e.vlen)))
 		return err_set(IODB_ENOMEM, "out of memory copying a %u-byte value", e.vlen);
 	*val = copy;

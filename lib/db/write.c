@@ -8,8 +8,14 @@
  * concurrent updaters share an fsync, and readers never wait on the I/O: they keep reading
  * the previous head view until the new one is published, after the data is durable.
  *
- *   queued ──(front)──> leader: encode ─> journal_write ─> apply ─> publish ─> done
- *                                                  └─ failed ─> sticky IODB_EIO ─> done
+ *   queued ──(front)──> leader: encode ─> append ─> fsync on the journal's thread ──┐
+ *                                      memtable inserts + Merkle roots meanwhile ──┤
+ *                                      wait ─> versions + head view published ─> done
+ *                                                   └─ failed ─> sticky IODB_EIO ─> done
+ *
+ * The memtable entries of a version are invisible until the head view that includes its
+ * number is published, and its Merkle roots are private until attached, so both are built
+ * while the fdatasync runs and the commit costs max(fsync, CPU work), not their sum.
  *
  * Rollback, checkout and clean are groups of their own. With keep_versions, each update is
  * its own group too, followed in the same write by the clean record it implies (so replay
@@ -139,7 +145,11 @@ struct writer {
 	size_t vidlen;
 	const iodb_batch *batch;
 	uint32_t keep;
-	uint32_t n; /* number given to an update */
+	uint32_t n, parent; /* number given to an update, and its parent's */
+	uint64_t height;
+	size_t rec_off;	    /* its record's offset in the group's buffer */
+	struct mroots *mr;  /* its Merkle roots, until attached */
+	uint32_t *ids, ids_local[16]; /* store ids of its batch's store names */
 	int rc;
 	char msg[256]; /* the leader's error detail for rc, for a follower's thread */
 	int done;
@@ -187,15 +197,13 @@ static int encode_control(iodb *db, uint8_t type, uint32_t keep, uint32_t target
 	return journal_rec_end(&db->wbuf, mark, type);
 }
 
-/* A new head view for the graph's head (after any change). */
+/* A new head view for the graph's head (after any change). vg_lock is held for writing. */
 static int publish_head(iodb *db)
 {
 	roaring_bitmap_t *anc;
 	struct view *v;
 
-	pthread_rwlock_rdlock(&db->vg_lock);
 	RET(vg_ancestors(&db->vg, db->vg.head, &anc));
-	pthread_rwlock_unlock(&db->vg_lock);
 	RET(view_new(db->vg.head, anc, db->mem, db->stores, &v));
 	db_publish(db, v);
 	return 0;
@@ -207,19 +215,91 @@ static uint32_t clean_target(iodb *db, uint32_t head, uint32_t keep)
 	return vg_ancestor_at(&db->vg, head, keep - 1);
 }
 
+/* The commit record of update w, as it will be (or was) written. */
+static void writer_commit(const struct writer *w, uint32_t parent, uint64_t height,
+			  struct jcommit *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->n = w->n;
+	c->parent = parent;
+	c->height = height;
+	c->vid = w->vid;
+	c->vidlen = (uint8_t)w->vidlen;
+	if (w->batch) {
+		c->nstores = w->batch->nstores;
+		c->stores = w->batch->stores.p;
+		c->nops = w->batch->nops;
+		c->ops = w->batch->ops.p;
+		c->ops_len = w->batch->ops.len;
+	}
+}
+
+static uint64_t first_height(const iodb *db)
+{
+	return db->o.initial_height ? db->o.initial_height : 1;
+}
+
+/* Memtable inserts of a group, on the worker while the leader builds Merkle roots; then the
+ * roots earlier commits dropped are freed. */
+struct data_task {
+	iodb *db;
+	struct writer *first, *last;
+	int rc;
+	char msg[256];
+};
+
+static void data_task_run(void *arg)
+{
+	struct data_task *t = arg;
+	struct jcommit c;
+
+	for (struct writer *w = t->first;; w = w->next) {
+		if (!w->rc) {
+			writer_commit(w, w->parent, w->height, &c);
+			if ((t->rc = db_commit_data(t->db, &c, w->ids)) != 0) {
+				snprintf(t->msg, sizeof(t->msg), "%s", iodb_errmsg());
+				break;
+			}
+		}
+		if (w == t->last)
+			break;
+	}
+	db_merkle_bury_busy(t->db);
+}
+
+static void free_ids(struct writer *first, struct writer *last)
+{
+	for (struct writer *w = first;; w = w->next) {
+		if (w->ids != w->ids_local)
+			mem_free(w->ids);
+		w->ids = NULL;
+		if (w == last)
+			return;
+	}
+}
+
 static int lead_updates(iodb *db, struct writer *first, struct writer *last)
 {
+	struct data_task task = {db, first, last, 0, ""};
 	struct vgraph *g = &db->vg;
 	uint32_t n = g->next_n, parent = g->head, nvalid = 0;
-	uint64_t height = parent ? vg_get(g, parent)->height + 1 : 1;
+	uint64_t height = parent ? vg_get(g, parent)->height + 1 : first_height(db);
+	struct mroots *mr;
 	struct writer *w;
 	struct jcommit c;
+	struct jpos at;
 	uint32_t clean_base = 0;
-	int rc = 0;
+	int rc = 0, locked = 0;
 
+	/* The head always has its roots (open and every head move attach them); check. */
+	if (parent && db->o.merkle && !vg_get(g, parent)->mr && (rc = db_merkle_attach(db, parent)))
+		goto fail_all;
+	mr = parent && db->o.merkle ? vg_get(g, parent)->mr : NULL;
 	db->wbuf.len = 0;
 	for (w = first;; w = w->next) {
 		w->rc = 0;
+		w->mr = NULL;
+		w->ids = NULL;
 		if (vg_find(g, w->vid, w->vidlen))
 			w->rc = IODB_EEXIST;
 		for (struct writer *x = first; x != w && !w->rc; x = x->next)
@@ -227,11 +307,15 @@ static int lead_updates(iodb *db, struct writer *first, struct writer *last)
 				w->rc = IODB_EEXIST;
 		if (w->rc)
 			snprintf(w->msg, sizeof(w->msg), "%s",
-				 "version ID is in use by a retained version");
+				 "a retained version has this ID (an ID is free again once its "
+				 "version is discarded)");
 		if (!w->rc) {
+			w->n = n;
+			w->parent = parent;
+			w->height = height;
+			w->rec_off = db->wbuf.len;
 			if ((rc = encode_commit(db, w, n, parent, height)) != 0)
 				goto fail_all; /* out of memory: nothing was written */
-			w->n = n;
 			parent = n++;
 			height++;
 			nvalid++;
@@ -249,29 +333,63 @@ static int lead_updates(iodb *db, struct writer *first, struct writer *last)
 		clean_base = keep == 1 ? first->n : clean_target(db, g->head, keep - 1);
 		if (clean_base == g->base)
 			clean_base = 0;
+		if (clean_base && clean_base != first->n && (rc = db_merkle_attach(db, clean_base)))
+			goto fail_all;
 		if (clean_base && (rc = encode_control(db, JREC_CLEAN, keep, clean_base)) != 0)
 			goto fail_all;
 	}
-	ERR(journal_write(db->journal, &db->wbuf));
+	ERR(journal_append(db->journal, &db->wbuf, &at));
+	ERR(journal_sync_start(db->journal));
 
-	/* Durable: apply in memory, then let readers see it. */
+	/* While the disk syncs: memtable entries (invisible until the new head view is
+	 * published) on the worker, Merkle roots (private until attached) here. */
 	for (w = first;; w = w->next) {
 		if (!w->rc) {
-			memset(&c, 0, sizeof(c));
-			c.n = w->n;
-			c.parent = g->head;
-			c.height = g->head ? vg_get(g, g->head)->height + 1 : 1;
-			c.vid = w->vid;
-			c.vidlen = (uint8_t)w->vidlen;
-			if (w->batch) {
-				c.nstores = w->batch->nstores;
-				c.stores = w->batch->stores.p;
-				c.nops = w->batch->nops;
-				c.ops = w->batch->ops.p;
-				c.ops_len = w->batch->ops.len;
-				db->st_user_bytes += w->batch->bytes;
+			writer_commit(w, w->parent, w->height, &c);
+			if ((rc = db_commit_stores(db, &c, &w->ids, w->ids_local)) != 0) {
+				(void)journal_sync_wait(db->journal);
+				goto err;
 			}
-			ERR(db_apply_commit(db, &c, NULL, 0));
+			if (w->batch)
+				db->st_user_bytes += w->batch->bytes;
+		}
+		if (w == last)
+			break;
+	}
+	db_merkle_grave_swap(db); /* the worker is idle: every commit ends waiting for it */
+	worker_run(&db->worker, data_task_run, &task);
+	for (w = first; db->o.merkle; w = w->next) {
+		if (!w->rc) {
+			writer_commit(w, w->parent, w->height, &c);
+			if ((rc = db_merkle_build(db, mr, &c, w->ids, 1, &w->mr)) != 0)
+				break;
+			mr = w->mr;
+		}
+		if (w == last)
+			break;
+	}
+	worker_wait(&db->worker);
+	if (rc == 0 && task.rc)
+		rc = err_set(task.rc, "%s", task.msg);
+	if (rc) {
+		(void)journal_sync_wait(db->journal);
+		goto err;
+	}
+	ERR(journal_sync_wait(db->journal)); /* durable before anyone is told */
+	/* Durable: the versions, then the head view, under the graph lock (see db.c). */
+	pthread_rwlock_wrlock(&db->vg_lock);
+	locked = 1;
+	for (w = first;; w = w->next) {
+		if (!w->rc) {
+			struct jpos pos = {at.seg, at.off + w->rec_off};
+
+			writer_commit(w, w->parent, w->height, &c);
+			ERR(db_commit_graph(db, &c, &pos, w->mr));
+			w->mr = NULL;
+			db->st_commits++;
+			db->st_ops += c.nops;
+			if (db->o.merkle)
+				db_merkle_trim(db, w->n);
 		}
 		if (w == last)
 			break;
@@ -285,14 +403,21 @@ static int lead_updates(iodb *db, struct writer *first, struct writer *last)
 	}
 	db->st_groups++;
 	ERR(publish_head(db));
+	pthread_rwlock_unlock(&db->vg_lock);
+	free_ids(first, last);
 	return 0;
 err:
+	if (locked)
+		pthread_rwlock_unlock(&db->vg_lock);
 	db->sticky = rc;
+	free_ids(first, last);
 fail_all:
 	for (w = first;; w = w->next) {
 		if (!w->rc) {
 			w->rc = rc;
 			snprintf(w->msg, sizeof(w->msg), "%s", iodb_errmsg());
+			mroots_unref(w->mr);
+			w->mr = NULL;
 		}
 		if (w == last)
 			break;
@@ -306,7 +431,7 @@ static int lead_control(iodb *db, struct writer *w)
 	struct version *v;
 	uint32_t target;
 	uint8_t type, rec[8];
-	int rc;
+	int rc, locked = 0;
 
 	if (w->kind == W_CLEAN) {
 		if (!g->head)
@@ -321,17 +446,26 @@ static int lead_control(iodb *db, struct writer *w)
 		target = v->n;
 		type = w->kind == W_ROLLBACK ? JREC_ROLLBACK : JREC_CHECKOUT;
 	}
+	/* The new head (or base) needs its Merkle roots; rebuilding them reads the journal,
+	 * so it is done before the graph lock is taken. */
+	if ((rc = db_merkle_attach(db, target)) != 0)
+		return rc;
 	db->wbuf.len = 0;
 	ERR(encode_control(db, type, w->keep, target));
-	ERR(journal_write(db->journal, &db->wbuf));
+	ERR(journal_write(db->journal, &db->wbuf, NULL));
 	put_u32(rec, w->keep);
 	put_u32(rec + 4, target);
+	pthread_rwlock_wrlock(&db->vg_lock);
+	locked = 1;
 	ERR(db_apply_control(db, type, type == JREC_CLEAN ? rec : rec + 4,
 			     type == JREC_CLEAN ? 8 : 4, NULL, 0));
 	db->st_groups++;
 	ERR(publish_head(db));
+	pthread_rwlock_unlock(&db->vg_lock);
 	return 0;
 err:
+	if (locked)
+		pthread_rwlock_unlock(&db->vg_lock);
 	db->sticky = rc;
 	return rc;
 }

@@ -1,0 +1,576 @@
+/*
+ * merkle.c — the Merkle layer inside the store: each version's IAVL roots, built while the
+ * commit's fdatasync runs, kept in memory for recent versions and rebuilt from the journal
+ * for older ones; and the public hash and proof calls.
+ *
+ * A version's root set (struct mroots) lists, by store id, the root of every store that
+ * exists at it (a store exists from the first version on its ancestry that wrote to it).
+ * Child sets share the parent's unchanged trees. Root sets are immutable once attached to a
+ * version, and every node under them is hashed, so readers use them without locks once they
+ * hold a reference.
+ *
+ * Memory: the base, the head and the MERKLE_WINDOW most recently committed versions keep
+ * their root sets; others drop theirs, which frees the nodes no kept set shares. A version
+ * without a root set gets one on demand: the nearest ancestor that has one, plus the commit
+ * records in between read back from the journal and applied in order — the same operations
+ * with the same build numbers and heights give the same nodes and hashes. Snapshots (a later
+ * issue) will bound that replay.
+ *
+ * Locks: root sets are attached and detached under vg_lock held for writing; a reader takes
+ * a reference under vg_lock held for reading. Rebuilding reads the journal with no lock held.
+ */
+#include <stdlib.h>
+
+#include "lib/db/db_int.h"
+
+#define MERKLE_WINDOW 32
+
+/* ---- Root sets ------------------------------------------------------------------------ */
+
+static int mroots_alloc(uint32_t cap, struct mroots **out)
+{
+	struct mroots *r = mem_calloc(1, sizeof(*r));
+
+	if (!r || !(r->v = mem_calloc(cap ? cap : 1, sizeof(*r->v)))) {
+		mem_free(r);
+		return err_set(IODB_ENOMEM, "out of memory in the Merkle layer");
+	}
+	atomic_init(&r->refs, 1);
+	r->cap = cap ? cap : 1;
+	*out = r;
+	return 0;
+}
+
+void mroots_ref(struct mroots *r)
+{
+	atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
+}
+
+void mroots_unref(struct mroots *r)
+{
+	if (!r || atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	for (uint32_t i = 0; i < r->n; i++)
+		mnode_unref(r->v[i].root);
+	mem_free(r->v);
+	mem_free(r);
+}
+
+/* A new set borrowing every tree of parent (NULL: no stores yet); see mtree_finish. */
+static int mroots_child(const struct mroots *parent, struct mroots **out)
+{
+	RET(mroots_alloc(parent ? parent->n + 4 : 4, out));
+	if (parent) {
+		memcpy((*out)->v, parent->v, parent->n * sizeof(*parent->v));
+		(*out)->n = parent->n;
+	}
+	return 0;
+}
+
+/* Free a set whose build failed: the build's nodes go, borrowed trees stay. */
+static void mroots_abort(struct mroots *r, struct mbuild *b)
+{
+	for (uint32_t i = 0; i < r->n; i++)
+		mtree_abort(b, r->v[i].root);
+	mem_free(r->v);
+	mem_free(r);
+}
+
+const struct mroot *mroots_find(const struct mroots *r, uint32_t store)
+{
+	uint32_t lo = 0, hi = r->n;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (r->v[mid].store < store)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < r->n && r->v[lo].store == store ? &r->v[lo] : NULL;
+}
+
+/* The slot of store in r, added (an empty tree) if missing. */
+static int mroots_slot(struct mroots *r, uint32_t store, struct mroot **out)
+{
+	uint32_t at = 0;
+
+	while (at < r->n && r->v[at].store < store)
+		at++;
+	if (at == r->n || r->v[at].store != store) {
+		if (r->n == r->cap) {
+			struct mroot *v = mem_realloc(r->v, (size_t)r->cap * 2 * sizeof(*v));
+
+			if (!v)
+				return err_set(IODB_ENOMEM, "out of memory in the Merkle layer");
+			r->v = v;
+			r->cap *= 2;
+		}
+		memmove(r->v + at + 1, r->v + at, (r->n - at) * sizeof(*r->v));
+		memset(&r->v[at], 0, sizeof(r->v[at]));
+		r->v[at].store = store;
+		r->n++;
+	}
+	*out = &r->v[at];
+	return 0;
+}
+
+/* Apply a commit's operations, in their order, to a fresh child set. */
+static int mroots_apply(struct mroots *r, struct mbuild *b, const struct jcommit *c,
+			const uint32_t *ids)
+{
+	struct rd rd;
+	int rc = 0;
+
+	rd_init(&rd, c->ops, c->ops_len);
+	for (uint64_t i = 0; i < c->nops && rc == 0; i++) {
+		struct jop op;
+		struct mroot *slot = NULL;
+		uint8_t vhash[32];
+		int removed;
+
+		if (jcommit_next_op(&rd, c->nstores, &op)) {
+			rc = err_set(IODB_ECORRUPT, "bad operation in a commit record");
+			break;
+		}
+		if ((rc = mroots_slot(r, ids[op.store], &slot)) != 0)
+			break;
+		if (op.kind == JOP_PUT) {
+			sha256(op.val, op.vlen, vhash);
+			rc = mtree_set(b, &slot->root, op.key, op.klen, vhash);
+		} else {
+			rc = mtree_remove(b, &slot->root, op.key, op.klen, &removed);
+		}
+	}
+	return rc;
+}
+
+/* Hash every tree of a finished set (replay defers it to the end of open). */
+static void mroots_hash(struct mroots *r, int threads)
+{
+	for (uint32_t i = 0; i < r->n; i++)
+		mtree_hash(r->v[i].root, threads, r->v[i].hash);
+}
+
+/* ---- Building at commit and at replay ------------------------------------------------- */
+
+int db_merkle_build(iodb *db, struct mroots *parent, const struct jcommit *c,
+		    const uint32_t *ids, int hash, struct mroots **out)
+{
+	struct mroots *r;
+	struct mbuild b;
+	int rc;
+
+	RET(mroots_child(parent, &r));
+	mbuild_init(&b, c->n, c->height);
+	if ((rc = mroots_apply(r, &b, c, ids)) != 0) {
+		mroots_abort(r, &b);
+		mbuild_free(&b);
+		return rc;
+	}
+	for (uint32_t i = 0; i < r->n; i++)
+		mtree_finish(&b, r->v[i].root, hash, (int)db->o.merkle_threads, r->v[i].hash);
+	mbuild_free(&b);
+	*out = r;
+	return 0;
+}
+
+/* Called after version n got its roots (vg_lock held for writing): drop the roots of the
+ * version that just left the window, unless it is the base or the head. */
+void db_merkle_trim(iodb *db, uint32_t n)
+{
+	struct vgraph *g = &db->vg;
+
+	if (n <= MERKLE_WINDOW)
+		return;
+	for (uint32_t m = n - MERKLE_WINDOW; m + MERKLE_WINDOW >= n && m >= g->lo; m--) {
+		struct version *v = vg_get(g, m);
+
+		if (!v || !v->mr)
+			break; /* everything older was trimmed already */
+		if (m != g->base && m != g->head) {
+			/* Freeing a version's nodes is a cache miss a node: leave it to the
+			 * worker, off the commit path (see db_merkle_bury). */
+			if (db->ngrave == db->cap_grave) {
+				uint32_t cap = db->cap_grave ? db->cap_grave * 2 : 16;
+				struct mroots **gv = mem_realloc(db->grave, cap * sizeof(*gv));
+
+				if (!gv)
+					break; /* keep the roots: memory, not correctness */
+				db->grave = gv;
+				db->cap_grave = cap;
+			}
+			db->grave[db->ngrave++] = v->mr;
+			v->mr = NULL;
+		}
+		if (m == g->lo)
+			break;
+	}
+}
+
+void db_merkle_grave_swap(iodb *db)
+{
+	struct mroots **t = db->grave_busy;
+	uint32_t cap = db->cap_grave_busy;
+
+	db->grave_busy = db->grave;
+	db->ngrave_busy = db->ngrave;
+	db->cap_grave_busy = db->cap_grave;
+	db->grave = t;
+	db->cap_grave = cap;
+	db->ngrave = 0;
+}
+
+void db_merkle_bury_busy(iodb *db)
+{
+	for (uint32_t i = 0; i < db->ngrave_busy; i++)
+		mroots_unref(db->grave_busy[i]);
+	db->ngrave_busy = 0;
+}
+
+void db_merkle_bury(iodb *db)
+{
+	worker_wait(&db->worker);
+	db_merkle_bury_busy(db);
+	db_merkle_grave_swap(db);
+	db_merkle_bury_busy(db);
+}
+
+/* Hash every root set still attached (end of open: replay left them unhashed). */
+void db_merkle_finish_all(iodb *db)
+{
+	struct vgraph *g = &db->vg;
+
+	for (uint32_t m = g->lo; m < g->next_n; m++) {
+		struct version *v = vg_get(g, m);
+
+		if (v && v->mr)
+			mroots_hash(v->mr, (int)db->o.merkle_threads);
+	}
+}
+
+/* ---- Rebuilding from the journal ------------------------------------------------------ */
+
+/* The store table: the head view's, or during open (no view yet, one thread) the db's. */
+static struct stores *stores_acquire(iodb *db)
+{
+	struct stores *s;
+
+	pthread_mutex_lock(&db->view_mu);
+	s = db->cur ? db->cur->stores : db->stores;
+	stores_ref(s);
+	pthread_mutex_unlock(&db->view_mu);
+	return s;
+}
+
+struct chain_step {
+	uint32_t n;
+	struct jpos pos;
+};
+
+/*
+ * Root set of retained version n, a reference for the caller: the attached one, or one
+ * rebuilt from the nearest ancestor that has one. No lock may be held by the caller.
+ */
+int db_merkle_roots(iodb *db, uint32_t n, struct mroots **out)
+{
+	struct chain_step *chain = NULL;
+	size_t len = 0, cap = 0;
+	struct mroots *r = NULL;
+	struct stores *names = NULL;
+	struct buf payload;
+	int rc = 0;
+
+	buf_init(&payload);
+	pthread_rwlock_rdlock(&db->vg_lock);
+	for (struct version *v = vg_get(&db->vg, n); v; v = vg_get(&db->vg, v->parent)) {
+		if (v->mr) {
+			r = v->mr;
+			mroots_ref(r);
+			break;
+		}
+		if (len == cap) {
+			struct chain_step *c;
+
+			cap = cap ? cap * 2 : 64;
+			if (!(c = mem_realloc(chain, cap * sizeof(*c)))) {
+				rc = err_set(IODB_ENOMEM, "out of memory rebuilding Merkle roots");
+				break;
+			}
+			chain = c;
+		}
+		chain[len].n = v->n;
+		chain[len].pos = v->pos;
+		len++;
+		if (!v->parent)
+			break;
+	}
+	if (rc == 0 && !vg_get(&db->vg, n))
+		rc = err_set(IODB_NOTFOUND, "version is not retained");
+	pthread_rwlock_unlock(&db->vg_lock);
+	if (rc)
+		goto err;
+	if (len)
+		names = stores_acquire(db); /* names every store in the journal */
+	/* Replay the chain, oldest first. */
+	while (len--) {
+		struct jcommit c;
+		struct mroots *next;
+		uint32_t ids_local[16], *ids = ids_local;
+		uint8_t type;
+
+		ERR(journal_read(db->journal, &chain[len].pos, &type, &payload));
+		if (type != JREC_COMMIT || jcommit_decode(payload.p, payload.len, &c) != 0 ||
+		    c.n != chain[len].n) {
+			rc = err_set(IODB_ECORRUPT, "journal segment %llu offset %llu: not the commit "
+						    "record of version %u",
+				     (unsigned long long)chain[len].pos.seg,
+				     (unsigned long long)chain[len].pos.off, chain[len].n);
+			goto err;
+		}
+		if (c.nstores > 16 && !(ids = mem_alloc(c.nstores * sizeof(*ids)))) {
+			rc = err_set(IODB_ENOMEM, "out of memory rebuilding Merkle roots");
+			goto err;
+		}
+		for (uint32_t i = 0; i < c.nstores && rc == 0; i++) {
+			const uint8_t *name;
+			uint8_t nlen;
+			int64_t id;
+
+			jcommit_store_name(&c, i, &name, &nlen);
+			if ((id = stores_find(names, name, nlen)) < 0)
+				rc = err_set(IODB_ECORRUPT, "commit record of version %u names an unknown "
+							    "store", c.n);
+			ids[i] = (uint32_t)id;
+		}
+		if (rc == 0)
+			rc = db_merkle_build(db, r, &c, ids, len == 0, &next);
+		if (ids != ids_local)
+			mem_free(ids);
+		if (rc)
+			goto err;
+		mroots_unref(r);
+		r = next;
+	}
+	if (!r) /* the first version with nothing before it */
+		ERR(mroots_child(NULL, &r));
+	*out = r;
+	r = NULL;
+err:
+	mroots_unref(r);
+	stores_unref(names);
+	buf_free(&payload);
+	mem_free(chain);
+	return rc;
+}
+
+/* Make sure version n has its root set attached (it is becoming the head or the base).
+ * Called by the commit leader with no lock held. */
+int db_merkle_attach(iodb *db, uint32_t n)
+{
+	struct mroots *r;
+	struct version *v;
+
+	if (!db->o.merkle)
+		return 0;
+	pthread_rwlock_rdlock(&db->vg_lock);
+	v = vg_get(&db->vg, n);
+	r = v ? v->mr : NULL;
+	pthread_rwlock_unlock(&db->vg_lock);
+	if (r || !v)
+		return 0;
+	RET(db_merkle_roots(db, n, &r));
+	pthread_rwlock_wrlock(&db->vg_lock);
+	if ((v = vg_get(&db->vg, n)) && !v->mr) {
+		v->mr = r;
+		r = NULL;
+	}
+	pthread_rwlock_unlock(&db->vg_lock);
+	mroots_unref(r);
+	return 0;
+}
+
+/* ---- Public calls --------------------------------------------------------------------- */
+
+/* The version vid names (the head for NULL) and its root set. */
+static int resolve(iodb *db, const void *vid, size_t vidlen, uint32_t *n, struct mroots **r)
+{
+	const struct version *v;
+
+	if (!db)
+		return err_set(IODB_EINVAL, "db must not be NULL");
+	if (!db->o.merkle)
+		return err_set(IODB_EINVAL, "the Merkle layer is off (options.merkle = 0)");
+	if ((vid && (vidlen == 0 || vidlen > IODB_MAX_VID)) || (!vid && vidlen))
+		return err_set(IODB_EINVAL, "bad version ID");
+	pthread_rwlock_rdlock(&db->vg_lock);
+	v = vid ? vg_find(&db->vg, vid, vidlen) : vg_get(&db->vg, db->vg.head);
+	*n = v ? v->n : 0;
+	pthread_rwlock_unlock(&db->vg_lock);
+	if (!*n)
+		return err_set(IODB_NOTFOUND, vid ? "no retained version has that ID"
+						  : "the store has no version yet");
+	return db_merkle_roots(db, *n, r);
+}
+
+int iodb_root_hash(iodb *db, const void *vid, size_t vidlen, const char *store, uint8_t hash[32])
+{
+	const uint8_t *name;
+	size_t nlen;
+	struct mroots *r;
+	struct view *view;
+	const struct mroot *m = NULL;
+	int64_t id;
+	uint32_t n;
+
+	if (!hash)
+		return err_set(IODB_EINVAL, "hash must not be NULL");
+	RET(check_store(store, &name, &nlen));
+	RET(resolve(db, vid, vidlen, &n, &r));
+	view = db_view_acquire(db);
+	if ((id = stores_find(view->stores, name, nlen)) >= 0)
+		m = mroots_find(r, (uint32_t)id);
+	if (m)
+		memcpy(hash, m->hash, 32);
+	view_unref(view);
+	mroots_unref(r);
+	return m ? 0 : err_set(IODB_NOTFOUND, "store \"%s\" does not exist at that version",
+			       (const char *)name);
+}
+
+static int name_order(const void *a, const void *b)
+{
+	const struct mstore_root *x = a, *y = b;
+
+	return key_cmp((const uint8_t *)x->name, x->nlen, (const uint8_t *)y->name, y->nlen);
+}
+
+int iodb_commit_hash(iodb *db, const void *vid, size_t vidlen, uint8_t hash[32])
+{
+	struct mroots *r;
+	struct view *view;
+	struct mstore_root *s;
+	uint32_t n;
+
+	if (!hash)
+		return err_set(IODB_EINVAL, "hash must not be NULL");
+	RET(resolve(db, vid, vidlen, &n, &r));
+	if (!(s = mem_calloc(r->n, sizeof(*s)))) {
+		mroots_unref(r);
+		return err_set(IODB_ENOMEM, "out of memory");
+	}
+	view = db_view_acquire(db);
+	for (uint32_t i = 0; i < r->n; i++) {
+		const struct store_name *sn = &view->stores->v[r->v[i].store];
+
+		s[i].name = sn->name;
+		s[i].nlen = sn->len;
+		memcpy(s[i].root, r->v[i].hash, 32);
+	}
+	qsort(s, r->n, sizeof(*s), name_order);
+	commit_info_hash(s, r->n, hash);
+	view_unref(view);
+	mem_free(s);
+	mroots_unref(r);
+	return 0;
+}
+
+/* An existence proof for leaf (present at version n), its value read from the store. */
+static int exist_for(struct view *at, const char *store, const struct mnode *root,
+		     const struct mnode *leaf, struct mproof_step *steps, struct mproof_exist *e,
+		     void **val)
+{
+	size_t vlen;
+	uint8_t vh[32];
+
+	RET(mtree_path(root, leaf->key, leaf->klen, steps, &e->npath, &leaf));
+	if (view_get(at, store, leaf->key, leaf->klen, val, &vlen) != 0)
+		return err_set(IODB_ECORRUPT, "a key of the Merkle tree is missing from the store");
+	if (vlen == 0) /* its verifiers reject a leaf without a value */
+		return err_set(IODB_EINVAL, "ICS23 cannot prove a leaf whose value is empty (the "
+					    "key's, or for an absent key a neighbour's)");
+	sha256(*val, vlen, vh);
+	if (memcmp(vh, leaf->u.vhash, 32) != 0)
+		return err_set(IODB_ECORRUPT, "the Merkle tree and the store disagree on a value");
+	e->key = leaf->key;
+	e->klen = leaf->klen;
+	e->val = *val;
+	e->vlen = vlen;
+	e->leaf_version = (int64_t)leaf->version;
+	e->path = steps;
+	return 0;
+}
+
+int iodb_prove(iodb *db, const void *vid, size_t vidlen, const char *store, const void *key,
+	       size_t klen, void **proof, size_t *plen)
+{
+	const uint8_t *name;
+	size_t nlen;
+	struct mroots *r = NULL;
+	struct view *view = NULL, *at = NULL;
+	const struct mroot *m = NULL;
+	const struct mnode *leaf, *left, *right;
+	struct mproof_step *st = NULL;
+	struct mproof_exist el = {0}, er = {0};
+	void *vl = NULL, *vr = NULL;
+	roaring_bitmap_t *anc = NULL;
+	struct buf out;
+	int64_t id;
+	uint32_t n;
+	int rc;
+
+	buf_init(&out);
+	if (!proof || !plen)
+		return err_set(IODB_EINVAL, "proof and plen must not be NULL");
+	RET(check_store(store, &name, &nlen));
+	RET(check_key(key, klen));
+	RET(resolve(db, vid, vidlen, &n, &r));
+	view = db_view_acquire(db);
+	if ((id = stores_find(view->stores, name, nlen)) >= 0)
+		m = mroots_find(r, (uint32_t)id);
+	if (!m) {
+		rc = err_set(IODB_NOTFOUND, "store does not exist at that version");
+		goto err;
+	}
+	if (!m->root) {
+		rc = err_set(IODB_NOTFOUND, "the store's tree is empty at that version: nothing "
+					    "to prove against");
+		goto err;
+	}
+	if (!(st = mem_alloc(2 * 160 * sizeof(*st)))) {
+		rc = err_set(IODB_ENOMEM, "out of memory");
+		goto err;
+	}
+	pthread_rwlock_rdlock(&db->vg_lock);
+	rc = vg_get(&db->vg, n) ? vg_ancestors(&db->vg, n, &anc)
+				: err_set(IODB_NOTFOUND, "version is no longer retained");
+	pthread_rwlock_unlock(&db->vg_lock);
+	if (rc)
+		goto err;
+	ERR(view_new(n, anc, view->mem, view->stores, &at));
+	if ((leaf = mtree_get(m->root, key, klen)) != NULL) {
+		ERR(exist_for(at, store, m->root, leaf, st, &el, &vl));
+		ERR(ics23_encode_exist(&out, &el));
+	} else {
+		mtree_neighbors(m->root, key, klen, &left, &right);
+		if (left)
+			ERR(exist_for(at, store, m->root, left, st, &el, &vl));
+		if (right)
+			ERR(exist_for(at, store, m->root, right, st + 160, &er, &vr));
+		ERR(ics23_encode_nonexist(&out, key, klen, left ? &el : NULL, right ? &er : NULL));
+	}
+	*proof = out.p;
+	*plen = out.len;
+	buf_init(&out);
+	rc = 0;
+err:
+	buf_free(&out);
+	mem_free(vl);
+	mem_free(vr);
+	mem_free(st);
+	view_unref(at);
+	view_unref(view);
+	mroots_unref(r);
+	return rc;
+}

@@ -1,0 +1,577 @@
+/*
+ * tree.c — persistent IAVL trees with cosmos/iavl v1's shapes and hashes (docs/merkle.md;
+ * the rules are ../shared/IAVL.md §1-2).
+ *
+ * Persistence: a version's tree shares every unchanged subtree with its parent's. Changing
+ * a node means a new node in the current build, except that a node the current build made
+ * itself (gen == build gen) is changed in place: it is not shared yet, and iavl would give
+ * its clone the same version, hence the same bytes. So a batch of k updates makes each
+ * touched node once, not once per update touching it.
+ *
+ * Ownership. A finished node holds one reference on each child; a root holder one on the
+ * root; a node dies with its last reference. During a build, a pointer from one of the
+ * build's own nodes (or from the working root) to an older node is *borrowed*: no reference
+ * is taken when a clone copies it, because taking it would mean touching the sibling of
+ * every cloned node — a cache miss each, a third of the build's time. The build's own
+ * nodes are owned by their single parent. Which kind a pointer is follows from the child's
+ * gen, so nothing records it. mtree_finish then walks the build's nodes once, takes the
+ * references their borrowed pointers need and hashes them in the same pass (the sibling's
+ * cache line is loaded for its hash anyway). mtree_abort frees a build's nodes instead.
+ *
+ * Hashing can also be deferred (replay at open) and done later by mtree_hash, post order;
+ * the two halves of a large tree on two threads. The shape never depends on hashes, only on
+ * the order of operations, which is why a version's changeset must be applied in its
+ * recorded order.
+ */
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
+#include <pthread.h>
+
+#include "lib/merkle/merkle.h"
+
+#define PARALLEL_MIN_NODES 2048 /* below this, a second thread costs more than it saves */
+
+void sha256(const void *p, size_t n, uint8_t out[32])
+{
+	SHA256_CTX c;
+
+	SHA256_Init(&c);
+	SHA256_Update(&c, p, n);
+	SHA256_Final(out, &c);
+}
+
+void mbuild_init(struct mbuild *b, uint32_t gen, uint64_t version)
+{
+	b->gen = gen;
+	b->version = version;
+	b->created = 0;
+	buf_init(&b->newkey);
+}
+
+void mbuild_free(struct mbuild *b)
+{
+	buf_free(&b->newkey);
+}
+
+static inline int is_leaf(const struct mnode *n)
+{
+	return n->height == 0;
+}
+
+void mnode_ref(struct mnode *n)
+{
+	atomic_fetch_add_explicit(&n->refs, 1, memory_order_relaxed);
+}
+
+void mnode_unref(struct mnode *n)
+{
+	while (n && atomic_fetch_sub_explicit(&n->refs, 1, memory_order_acq_rel) == 1) {
+		struct mnode *right = NULL;
+
+		if (!is_leaf(n)) {
+			mnode_unref(n->u.c.left); /* recursion depth = tree height (< 64) */
+			right = n->u.c.right;
+		}
+		mem_free(n);
+		n = right; /* the right spine iteratively */
+	}
+}
+
+static struct mnode *node_alloc(struct mbuild *b, size_t klen)
+{
+	struct mnode *n = mem_alloc(sizeof(*n) + klen);
+
+	if (!n)
+		return NULL;
+	atomic_init(&n->refs, 1);
+	n->gen = b->gen;
+	n->version = b->version;
+	n->hashed = 0;
+	n->klen = (uint16_t)klen;
+	b->created++;
+	return n;
+}
+
+static struct mnode *leaf_new(struct mbuild *b, const uint8_t *key, size_t klen,
+			      const uint8_t vhash[32])
+{
+	struct mnode *n = node_alloc(b, klen);
+
+	if (!n)
+		return NULL;
+	n->height = 0;
+	n->size = 1;
+	memcpy(n->u.vhash, vhash, 32);
+	memcpy(n->key, key, klen);
+	return n;
+}
+
+static void recompute(struct mnode *n)
+{
+	const struct mnode *l = n->u.c.left, *r = n->u.c.right;
+
+	n->height = (uint8_t)(1 + (l->height > r->height ? l->height : r->height));
+	n->size = l->size + r->size;
+}
+
+static inline int mine(const struct mbuild *b, const struct mnode *n)
+{
+	return n->gen == b->gen;
+}
+
+/* Let go of a pointer the build holds: the build's own subtree is freed, a borrowed older
+ * node is left alone (no reference was taken for it). */
+static void drop(struct mbuild *b, struct mnode *n)
+{
+	while (n && mine(b, n)) {
+		struct mnode *right = NULL;
+
+		if (!is_leaf(n)) {
+			drop(b, n->u.c.left);
+			right = n->u.c.right;
+		}
+		mem_free(n);
+		n = right;
+	}
+}
+
+/* An inner node over children l and r (whatever they are), keyed by key. */
+static struct mnode *inner_new(struct mbuild *b, const uint8_t *key, size_t klen,
+			       struct mnode *l, struct mnode *r)
+{
+	struct mnode *n = node_alloc(b, klen);
+
+	if (!n)
+		return NULL;
+	memcpy(n->key, key, klen);
+	n->u.c.left = l;
+	n->u.c.right = r;
+	recompute(n);
+	return n;
+}
+
+/*
+ * A node of this build standing for n: n itself when this build made it, else a clone
+ * borrowing n's children. With key, the result carries that key.
+ */
+static struct mnode *mutable(struct mbuild *b, struct mnode *n, const uint8_t *key, size_t klen)
+{
+	struct mnode *c;
+
+	if (!key) {
+		key = n->key;
+		klen = n->klen;
+	}
+	if (mine(b, n) && klen == n->klen) {
+		memmove(n->key, key, klen);
+		n->hashed = 0;
+		return n;
+	}
+	if (!(c = node_alloc(b, klen)))
+		return NULL;
+	c->size = n->size;
+	c->height = n->height;
+	c->u = n->u; /* children move as they are: owned stay owned, borrowed stay borrowed */
+	memcpy(c->key, key, klen);
+	if (mine(b, n))
+		mem_free(n); /* only its key had to change size */
+	return c;
+}
+
+static int node_balance(const struct mnode *n)
+{
+	return is_leaf(n) ? 0 : (int)n->u.c.left->height - (int)n->u.c.right->height;
+}
+
+/* s (owned, this build's) rotated right; returns the new subtree root. */
+static struct mnode *rotate_right(struct mbuild *b, struct mnode *s)
+{
+	struct mnode *l = mutable(b, s->u.c.left, NULL, 0);
+
+	if (!l)
+		return NULL;
+	s->u.c.left = l->u.c.right;
+	l->u.c.right = s;
+	recompute(s);
+	recompute(l);
+	return l;
+}
+
+static struct mnode *rotate_left(struct mbuild *b, struct mnode *s)
+{
+	struct mnode *r = mutable(b, s->u.c.right, NULL, 0);
+
+	if (!r)
+		return NULL;
+	s->u.c.right = r->u.c.left;
+	r->u.c.left = s;
+	recompute(s);
+	recompute(r);
+	return r;
+}
+
+/* n owned and this build's, height and size current. */
+static struct mnode *balance(struct mbuild *b, struct mnode *n)
+{
+	int bal = node_balance(n);
+
+	struct mnode *c;
+
+	if (bal > 1) {
+		if (node_balance(n->u.c.left) < 0) {
+			if (!(c = mutable(b, n->u.c.left, NULL, 0)) || !(c = rotate_left(b, c)))
+				return NULL;
+			n->u.c.left = c;
+		}
+		return rotate_right(b, n);
+	}
+	if (bal < -1) {
+		if (node_balance(n->u.c.right) > 0) {
+			if (!(c = mutable(b, n->u.c.right, NULL, 0)) || !(c = rotate_right(b, c)))
+				return NULL;
+			n->u.c.right = c;
+		}
+		return rotate_left(b, n);
+	}
+	return n;
+}
+
+/* Out of memory half-way leaves a tree that must not be used: the caller fails the build. */
+#define OOM(what) err_set(IODB_ENOMEM, "out of memory in the Merkle tree (%s)", what)
+
+static int node_set(struct mbuild *b, struct mnode **np, const uint8_t *key, size_t klen,
+		    const uint8_t vhash[32], int *updated)
+{
+	struct mnode *n = *np, *leaf, *in;
+	int c;
+
+	if (is_leaf(n)) {
+		c = key_cmp(key, klen, n->key, n->klen);
+		if (!(leaf = leaf_new(b, key, klen, vhash)))
+			return OOM("leaf");
+		if (c == 0) {
+			drop(b, n);
+			*np = leaf;
+			*updated = 1;
+			return 0;
+		}
+		in = c < 0 ? inner_new(b, n->key, n->klen, leaf, n) : inner_new(b, key, klen, n, leaf);
+		if (!in) {
+			drop(b, leaf);
+			return OOM("inner");
+		}
+		*np = in;
+		*updated = 0;
+		return 0;
+	}
+	if (!(n = mutable(b, n, NULL, 0)))
+		return OOM("clone");
+	*np = n;
+	RET(node_set(b, key_cmp(key, klen, n->key, n->klen) < 0 ? &n->u.c.left : &n->u.c.right,
+		     key, klen, vhash, updated));
+	if (*updated)
+		return 0;
+	recompute(n);
+	if (!(*np = balance(b, n)))
+		return OOM("rotation");
+	return 0;
+}
+
+int mtree_set(struct mbuild *b, struct mnode **root, const uint8_t *key, size_t klen,
+	      const uint8_t vhash[32])
+{
+	int updated;
+
+	if (!*root)
+		return (*root = leaf_new(b, key, klen, vhash)) ? 0 : OOM("leaf");
+	return node_set(b, root, key, klen, vhash, &updated);
+}
+
+/*
+ * Remove key (known to be present) from the subtree n. *out gets its replacement (NULL when
+ * n was the leaf). *newkey is set when the leftmost key of the subtree changed; the key is in
+ * b->newkey.
+ */
+static int node_remove(struct mbuild *b, struct mnode *n, const uint8_t *key, size_t klen,
+		       struct mnode **out, int *newkey)
+{
+	struct mnode *sub;
+	int left;
+
+	*newkey = 0;
+	if (is_leaf(n)) {
+		drop(b, n);
+		*out = NULL;
+		return 0;
+	}
+	left = key_cmp(key, klen, n->key, n->klen) < 0;
+	RET(node_remove(b, left ? n->u.c.left : n->u.c.right, key, klen, &sub, newkey));
+	if (!sub) {
+		/* The removed leaf was a child of n: its sibling takes n's place, unchanged. */
+		struct mnode *sibling = left ? n->u.c.right : n->u.c.left;
+
+		if (left) {
+			b->newkey.len = 0;
+			RET(buf_append(&b->newkey, n->key, n->klen));
+		}
+		*newkey = left;
+		if (mine(b, n))
+			mem_free(n); /* its children are gone or moved up */
+		*out = sibling;
+		return 0;
+	}
+	if (left) {
+		if (!(n = mutable(b, n, NULL, 0)))
+			return OOM("clone");
+		n->u.c.left = sub;
+	} else {
+		if (!(n = mutable(b, n, *newkey ? b->newkey.p : NULL, b->newkey.len)))
+			return OOM("clone");
+		n->u.c.right = sub;
+		*newkey = 0; /* a new leftmost key of a right subtree stops here */
+	}
+	recompute(n);
+	if (!(*out = balance(b, n)))
+		return OOM("rotation");
+	return 0;
+}
+
+int mtree_remove(struct mbuild *b, struct mnode **root, const uint8_t *key, size_t klen,
+		 int *removed)
+{
+	int newkey;
+
+	*removed = 0;
+	if (!mtree_get(*root, key, klen))
+		return 0; /* iavl leaves the tree as it was */
+	*removed = 1;
+	return node_remove(b, *root, key, klen, root, &newkey);
+}
+
+const struct mnode *mtree_get(const struct mnode *n, const uint8_t *key, size_t klen)
+{
+	while (n && !is_leaf(n))
+		n = key_cmp(key, klen, n->key, n->klen) < 0 ? n->u.c.left : n->u.c.right;
+	return n && key_cmp(key, klen, n->key, n->klen) == 0 ? n : NULL;
+}
+
+/* ---- Hashing -------------------------------------------------------------------------- */
+
+/* IAVL.md §1: leaf = SHA256(varint 0, varint 1, varint version, bytes key, bytes vhash);
+ * inner = SHA256(varint height, varint size, varint version, bytes left, bytes right). */
+static void node_hash(struct mnode *n)
+{
+	uint8_t buf[4 * UVARINT_MAX + 66], *p = buf;
+	SHA256_CTX c;
+
+	if (n->hashed)
+		return;
+	SHA256_Init(&c);
+	if (is_leaf(n)) {
+		p += put_varint(p, 0);
+		p += put_varint(p, 1);
+		p += put_varint(p, (int64_t)n->version);
+		p += put_uvarint(p, n->klen);
+		SHA256_Update(&c, buf, (size_t)(p - buf));
+		SHA256_Update(&c, n->key, n->klen);
+		p = buf;
+		*p++ = 32;
+		memcpy(p, n->u.vhash, 32);
+		p += 32;
+	} else {
+		node_hash(n->u.c.left);
+		node_hash(n->u.c.right);
+		p += put_varint(p, n->height);
+		p += put_varint(p, n->size);
+		p += put_varint(p, (int64_t)n->version);
+		*p++ = 32;
+		memcpy(p, n->u.c.left->hash, 32);
+		p += 32;
+		*p++ = 32;
+		memcpy(p, n->u.c.right->hash, 32);
+		p += 32;
+	}
+	SHA256_Update(&c, buf, (size_t)(p - buf));
+	SHA256_Final(n->hash, &c);
+	n->hashed = 1;
+}
+
+static void *hash_thread(void *arg)
+{
+	node_hash(arg);
+	return NULL;
+}
+
+/* Unhashed nodes under n, counting up to limit. */
+static uint64_t count_dirty(const struct mnode *n, uint64_t limit)
+{
+	if (n->hashed)
+		return 0;
+	if (is_leaf(n) || limit <= 1)
+		return 1;
+	uint64_t l = count_dirty(n->u.c.left, limit - 1);
+
+	return 1 + l + (l + 1 < limit ? count_dirty(n->u.c.right, limit - 1 - l) : 0);
+}
+
+int mtree_hash(struct mnode *root, int threads, uint8_t out[32])
+{
+	pthread_t th;
+
+	if (!root) {
+		sha256("", 0, out);
+		return 0;
+	}
+	if (threads > 1 && !root->hashed && !is_leaf(root) &&
+	    count_dirty(root, PARALLEL_MIN_NODES) >= PARALLEL_MIN_NODES &&
+	    pthread_create(&th, NULL, hash_thread, root->u.c.left) == 0) {
+		/* The two subtrees share no unhashed node: a finished node is never changed. */
+		node_hash(root->u.c.right);
+		pthread_join(th, NULL);
+	}
+	node_hash(root);
+	memcpy(out, root->hash, 32);
+	return 0;
+}
+
+/* ---- Finishing a build ----------------------------------------------------------------- */
+
+/* Take the references the build's borrowed pointers under n stand for; hash with `hash`. */
+static void finish_node(struct mbuild *b, struct mnode *n, int hash)
+{
+	if (!is_leaf(n)) {
+		struct mnode *l = n->u.c.left, *r = n->u.c.right;
+
+		if (mine(b, l))
+			finish_node(b, l, hash);
+		else
+			mnode_ref(l);
+		if (mine(b, r))
+			finish_node(b, r, hash);
+		else
+			mnode_ref(r);
+	}
+	if (hash)
+		node_hash(n);
+}
+
+struct finish_job {
+	struct mbuild *b;
+	struct mnode *n;
+	int hash;
+};
+
+static void *finish_thread(void *arg)
+{
+	struct finish_job *j = arg;
+
+	finish_node(j->b, j->n, j->hash);
+	return NULL;
+}
+
+int mtree_finish(struct mbuild *b, struct mnode *root, int hash, int threads, uint8_t out[32])
+{
+	pthread_t th;
+	struct finish_job job;
+
+	if (!root) {
+		sha256("", 0, out);
+		return 0;
+	}
+	if (!mine(b, root)) {
+		mnode_ref(root); /* the holder's pointer was borrowed from the parent version */
+		if (hash)
+			node_hash(root);
+	} else if (threads > 1 && !is_leaf(root) && b->created >= PARALLEL_MIN_NODES &&
+		   mine(b, root->u.c.left) && mine(b, root->u.c.right)) {
+		/* The two halves share no node of this build. */
+		job = (struct finish_job){b, root->u.c.left, hash};
+		if (pthread_create(&th, NULL, finish_thread, &job) == 0) {
+			finish_node(b, root->u.c.right, hash);
+			pthread_join(th, NULL);
+		} else {
+			finish_node(b, root->u.c.left, hash);
+			finish_node(b, root->u.c.right, hash);
+		}
+		if (hash)
+			node_hash(root);
+	} else {
+		finish_node(b, root, hash);
+	}
+	if (hash)
+		memcpy(out, root->hash, 32);
+	return 0;
+}
+
+void mtree_abort(struct mbuild *b, struct mnode *root)
+{
+	drop(b, root);
+}
+
+/* ---- Proof paths ---------------------------------------------------------------------- */
+
+int mtree_path(const struct mnode *root, const uint8_t *key, size_t klen,
+	       struct mproof_step *steps, size_t *nsteps, const struct mnode **leaf)
+{
+	const struct mnode *path[160], *n = root;
+	size_t depth = 0;
+
+	while (n && !is_leaf(n)) {
+		if (depth == 160)
+			return err_set(IODB_ECORRUPT, "Merkle tree deeper than 160");
+		path[depth++] = n;
+		n = key_cmp(key, klen, n->key, n->klen) < 0 ? n->u.c.left : n->u.c.right;
+	}
+	if (!n || key_cmp(key, klen, n->key, n->klen) != 0)
+		return err_set(IODB_NOTFOUND, "key not in the tree");
+	*leaf = n;
+	*nsteps = depth;
+	for (size_t i = 0; i < depth; i++) {
+		const struct mnode *p = path[depth - 1 - i];
+		const struct mnode *child = i == 0 ? n : path[depth - i];
+		struct mproof_step *s = &steps[i];
+
+		s->height = p->height;
+		s->size = p->size;
+		s->version = (int64_t)p->version;
+		s->right = child == p->u.c.right;
+		memcpy(s->sibling, s->right ? p->u.c.left->hash : p->u.c.right->hash, 32);
+	}
+	return 0;
+}
+
+void mtree_neighbors(const struct mnode *root, const uint8_t *key, size_t klen,
+		     const struct mnode **left, const struct mnode **right)
+{
+	const struct mnode *n = root, *lo = NULL, *hi = NULL;
+
+	/* Descend towards key, remembering the last subtree on each side of the path. */
+	while (n && !is_leaf(n)) {
+		if (key_cmp(key, klen, n->key, n->klen) < 0) {
+			hi = n->u.c.right;
+			n = n->u.c.left;
+		} else {
+			lo = n->u.c.left;
+			n = n->u.c.right;
+		}
+	}
+	*left = *right = NULL;
+	if (n) {
+		int c = key_cmp(key, klen, n->key, n->klen);
+
+		if (c > 0)
+			*left = n;
+		else if (c < 0)
+			*right = n;
+	}
+	if (!*left && lo) {
+		while (!is_leaf(lo))
+			lo = lo->u.c.right;
+		*left = lo;
+	}
+	if (!*right && hi) {
+		while (!is_leaf(hi))
+			hi = hi->u.c.left;
+		*right = hi;
+	}
+}

@@ -1,0 +1,287 @@
+#!/usr/bin/env bash
+# cli_test.sh — end-to-end checks of the iodb command-line tool.
+#
+#   bash cli_test.sh PATH/TO/iodb
+#
+# Every check runs the tool and compares its exit status and its exact stdout (and, for
+# errors, the shape of its one stderr line). The first failed check prints what was expected
+# and what came back, and exits 1. Set IODB_CLI_WRAPPER to run every command under a wrapper,
+# e.g. IODB_CLI_WRAPPER="valgrind -q --leak-check=full --error-exitcode=99".
+set -euo pipefail
+
+IODB=${1:?usage: cli_test.sh PATH/TO/iodb}
+read -r -a WRAP <<<"${IODB_CLI_WRAPPER:-}"
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+passed=0
+
+# run ARGS...: run the tool (stdin inherited); sets RC, and stdout/stderr in $TMP/out, $TMP/err.
+run() {
+	RC=0
+	"${WRAP[@]}" "$IODB" "$@" >"$TMP/out" 2>"$TMP/err" || RC=$?
+}
+
+# fail NAME EXPECTED: report the last run against what was expected, and stop.
+fail() {
+	printf 'FAIL: %s\n' "$1"
+	printf -- '--- expected:\n%s\n' "$2"
+	printf -- '--- got: exit %s, stdout:\n' "$RC"
+	cat "$TMP/out"
+	printf -- '--- stderr:\n'
+	cat "$TMP/err"
+	printf '%d passed, 1 failed\n' "$passed"
+	exit 1
+}
+
+pass() {
+	passed=$((passed + 1))
+}
+
+# expect NAME RC OUT ARGS...: the tool exits RC and its stdout is exactly OUT plus a newline.
+expect() {
+	local name=$1 want_rc=$2 want_out=$3
+	shift 3
+	run "$@"
+	printf '%s\n' "$want_out" >"$TMP/want"
+	if [[ $RC != "$want_rc" ]] || ! cmp -s "$TMP/want" "$TMP/out"; then
+		fail "$name: iodb $*" "exit $want_rc, stdout:"$'\n'"$want_out"
+	fi
+	pass
+}
+
+# quiet NAME ARGS...: the tool exits 0 and prints nothing.
+quiet() {
+	local name=$1
+	shift
+	run "$@"
+	if [[ $RC != 0 || -s $TMP/out || -s $TMP/err ]]; then
+		fail "$name: iodb $*" "exit 0, no output"
+	fi
+	pass
+}
+
+# expect_error NAME RC PATTERN ARGS...: the tool exits RC, prints nothing on stdout, and
+# exactly one line on stderr, matching the glob PATTERN.
+expect_error() {
+	local name=$1 want_rc=$2 pattern=$3
+	shift 3
+	run "$@"
+	# shellcheck disable=SC2053  # PATTERN is a glob on purpose
+	if [[ $RC != "$want_rc" || -s $TMP/out || $(wc -l <"$TMP/err") != 1 ||
+		$(cat "$TMP/err") != $pattern ]]; then
+		fail "$name: iodb $*" "exit $want_rc, no stdout, one stderr line like: $pattern"
+	fi
+	pass
+}
+
+# check NAME COMMAND...: an ad-hoc condition about the last run or the file system.
+check() {
+	local name=$1
+	shift
+	if ! "$@"; then
+		fail "$name" "$*"
+	fi
+	pass
+}
+
+# --- help and usage ---------------------------------------------------------------------
+run --help
+check "--help exits 0" test "$RC" = 0
+check "--help prints usage on stdout" test "$(head -n 1 "$TMP/out")" = \
+	"usage: iodb DIR COMMAND [ARGS] [OPTIONS]"
+run
+check "no arguments exits 2" test "$RC" = 2
+check "no arguments prints usage on stderr only" \
+	test "$(head -n 1 "$TMP/err")" = "usage: iodb DIR COMMAND [ARGS] [OPTIONS]" -a ! -s "$TMP/out"
+
+DB=$TMP/db
+expect_error "unknown command" 2 "iodb: unknown command 'frobnicate'*" "$DB" frobnicate
+expect_error "missing command" 2 "iodb: missing command*" "$DB"
+expect_error "missing argument" 2 "iodb: usage: iodb DIR put KEY VALUE*" "$DB" put onlykey
+expect_error "extra argument" 2 "iodb: usage: iodb DIR get KEY*" "$DB" get a b
+expect_error "option of another command" 2 "iodb: put: unknown option --at*" \
+	"$DB" put a 1 --at 1
+expect_error "bad hex" 2 "iodb: bad hex for KEY*" "$DB" put --hex 0g 00
+expect_error "odd hex" 2 "iodb: bad hex for VALUE*" "$DB" put --hex 00 abc
+expect_error "bad number" 2 "iodb: bad number for --limit*" "$DB" scan --limit -1
+expect_error "KEEP 0" 2 "iodb: bad number for KEEP*" "$DB" clean 0
+expect_error "bad update op" 2 "iodb: update: expected KEY=VALUE or --del KEY*" \
+	"$DB" update v1 noequals
+check "usage errors create nothing" test ! -e "$DB"
+
+# --- read commands never create a store ---------------------------------------------------
+NODIR=$TMP/nonexistent
+for cmd in "get a" "scan" "versions" "head" "stats" "rollback 1" "checkout 1" "clean 1"; do
+	# shellcheck disable=SC2086  # split the command into its words
+	expect_error "$cmd on a missing dir" 1 "iodb: open $NODIR: not found*" "$NODIR" $cmd
+	check "$cmd leaves no directory behind" test ! -e "$NODIR"
+done
+expect_error "--no-create put on a missing dir" 1 "iodb: open $NODIR: not found*" \
+	"$NODIR" put a 1 --no-create
+check "--no-create put leaves no directory behind" test ! -e "$NODIR"
+
+# --- put, get, update, del ----------------------------------------------------------------
+expect "first put is version 1" 0 "1" "$DB" put a 1
+expect "second put is version 2" 0 "2" "$DB" put b 2 --nosync
+expect "get a" 0 "1" "$DB" get a
+expect "get b" 0 "2" "$DB" get b
+expect "head" 0 "2" "$DB" head
+quiet "update with several ops" "$DB" update v3 c=3 a=10 --del b d=x=y
+expect "head after update" 0 "v3" "$DB" head
+expect "get after update" 0 "10" "$DB" get a
+expect "value holding '='" 0 "x=y" "$DB" get d
+expect_error "deleted key" 1 "iodb: get b: not found*" "$DB" get b
+expect "get --at an old version" 0 "1" "$DB" get a --at 2
+expect "get --at before a delete" 0 "2" "$DB" get --at 2 b
+expect_error "get --at before the key existed" 1 "iodb: get c: not found*" "$DB" get c --at 1
+expect_error "get --at an unknown version" 1 "iodb: version nosuch: not found*" \
+	"$DB" get a --at nosuch
+expect "del makes version 4 (height 4)" 0 "4" "$DB" del c
+expect_error "get a deleted key" 1 "iodb: get c: not found*" "$DB" get c
+expect "del of a missing key still commits" 0 "5" "$DB" del nosuchkey
+quiet "empty update" "$DB" update empty
+expect "head after empty update" 0 "empty" "$DB" head
+expect "put with --vid" 0 "mine" "$DB" put e "" --vid mine
+expect "empty value prints an empty line" 0 "" "$DB" get e
+expect "value with spaces" 0 "8" "$DB" put sp "hello world"
+expect "get value with spaces" 0 "hello world" "$DB" get sp
+expect "option before the command" 0 "hello world" "$DB" --nosync get sp
+expect "-- ends options" 0 "9" "$DB" put -- --dashed v
+expect "get a key that looks like an option" 0 "v" "$DB" get -- --dashed
+expect "non-printable bytes print as hex" 0 "10" "$DB" put tab $'a\tb'
+expect "get a non-printable value" 0 "0x610962" "$DB" get tab
+
+# update - reads ops from stdin.
+quiet "update from stdin" "$DB" update fromstdin - <<'EOF'
+put s1 one
+put s2 two words
+
+del a
+put s3 
+EOF
+expect "stdin put" 0 "two words" "$DB" get s2
+expect "stdin empty value" 0 "" "$DB" get s3
+expect_error "stdin del" 1 "iodb: get a: not found*" "$DB" get a
+expect_error "bad stdin line" 2 "iodb: stdin line 2: expected*" \
+	"$DB" update never - <<<$'put k v\nfrob k'
+expect_error "nothing committed on a bad stdin line" 1 "iodb: get k: not found*" "$DB" get k
+
+# --- duplicate version IDs ----------------------------------------------------------------
+expect_error "duplicate ID via update" 1 "iodb: update v3: *" "$DB" update v3 z=1
+expect_error "duplicate ID via --vid" 1 "iodb: update 2: *" "$DB" put z 1 --vid 2
+expect_error "nothing committed by a duplicate" 1 "iodb: get z: not found*" "$DB" get z
+
+# --- scan -----------------------------------------------------------------------------------
+S=$TMP/scan
+quiet "scan fixture" "$S" update s k1=v1 k2=v2 k3=v3 k4=v4 k5=v5
+expect "scan all" 0 $'k1\tv1\nk2\tv2\nk3\tv3\nk4\tv4\nk5\tv5' "$S" scan
+expect "scan [from, to)" 0 $'k2\tv2\nk3\tv3' "$S" scan --from k2 --to k4
+expect "scan --from between keys" 0 $'k3\tv3\nk4\tv4' "$S" scan --from k2x --limit 2
+expect "scan --reverse" 0 $'k5\tv5\nk4\tv4\nk3\tv3\nk2\tv2\nk1\tv1' "$S" scan --reverse
+expect "scan --reverse [from, to)" 0 $'k4\tv4\nk3\tv3\nk2\tv2' \
+	"$S" scan --reverse --from k2 --to k5
+expect "scan --reverse --limit" 0 $'k4\tv4\nk3\tv3' "$S" scan --to k5 --limit 2 --reverse
+expect "scan --reverse --to past the end" 0 $'k5\tv5' "$S" scan --reverse --to z --limit 1
+quiet "scan --reverse --to before the start" "$S" scan --reverse --to a
+quiet "scan --limit 0" "$S" scan --limit 0
+quiet "scan empty range" "$S" scan --from k4 --to k2
+quiet "scan change" "$S" update 2 k2=new --del k4 k6=v6
+expect "scan sees the head" 0 $'k1\tv1\nk2\tnew\nk3\tv3\nk5\tv5\nk6\tv6' "$S" scan
+expect "scan --at" 0 $'k2\tv2\nk3\tv3\nk4\tv4' "$S" scan --at s --from k2 --to k5
+expect "scan --at --reverse" 0 $'k5\tv5\nk4\tv4' "$S" scan --at s --reverse --limit 2
+
+# --- named stores ----------------------------------------------------------------------------
+expect "put in a named store" 0 "3" "$S" put k1 other --store st1
+expect "get from the named store" 0 "other" "$S" --store st1 get k1
+expect "the default store is apart" 0 "v1" "$S" get k1
+expect "scan the named store" 0 $'k1\tother' "$S" scan --store st1
+
+# --- hex --------------------------------------------------------------------------------------
+H=$TMP/hex
+expect "hex put prints the ID as hex" 0 "31" "$H" put --hex 00ff 0a0b
+expect "hex get" 0 "0a0b" "$H" get --hex 00ff
+expect "hex with 0x prefix" 0 "0a0b" "$H" --hex get 0x00FF
+expect "hex put with --vid" 0 "dead" "$H" put --hex 01 "" --vid dead
+expect "hex head" 0 "dead" "$H" head --hex
+expect "binary ID prints as 0x without --hex" 0 "0xdead" "$H" head
+expect "hex empty value" 0 "" "$H" get --hex 01
+expect "hex scan" 0 $'00ff\t0a0b\n01\t' "$H" scan --hex
+expect "text scan of binary data" 0 $'0x00ff\t0x0a0b\n0x01\t' "$H" scan
+quiet "hex update" "$H" update --hex beef 6b=76 --del 01
+expect "hex get --at" 0 "" "$H" get --hex 01 --at dead
+expect_error "hex deleted" 1 "iodb: get 01: not found*" "$H" get --hex 01
+expect "hex key readable as text" 0 "v" "$H" get k
+quiet "hex rollback" "$H" rollback --hex dead
+expect "after hex rollback" 0 "dead" "$H" head --hex
+
+# --- branches: checkout, versions, rollback -----------------------------------------------------
+B=$TMP/branch
+expect "branch v1" 0 "1" "$B" put x 1
+expect "branch v2" 0 "2" "$B" put x 2
+expect "branch v3" 0 "3" "$B" put x 3
+quiet "checkout" "$B" checkout 2
+expect "head after checkout" 0 "2" "$B" head
+expect "checkout reads the old version" 0 "2" "$B" get x
+expect "taken height gets a suffix" 0 "3.1" "$B" put y 9
+expect "versions with two branches" 0 "1 (height 1)
+2 (height 2)
+├─ 3 (height 3)
+└─ 3.1 (height 3) (head)" "$B" versions
+expect "branch reads its own key" 0 "9" "$B" get y
+expect "branch sees its parent's value" 0 "2" "$B" get x
+expect "other branch unchanged" 0 "3" "$B" get x --at 3
+expect_error "other branch lacks the key" 1 "iodb: get y: not found*" "$B" get y --at 3
+expect "grow the branch" 0 "4" "$B" put z 1
+quiet "checkout the first branch" "$B" checkout 3
+expect "second suffix level" 0 "4.1" "$B" put w 1
+expect "versions with nested connectors" 0 "1 (height 1)
+2 (height 2)
+├─ 3 (height 3)
+│  4.1 (height 4) (head)
+└─ 3.1 (height 3)
+   4 (height 4)" "$B" versions
+expect "versions --hex" 0 "31 (height 1)
+32 (height 2)
+├─ 33 (height 3)
+│  342e31 (height 4) (head)
+└─ 332e31 (height 3)
+   34 (height 4)" "$B" versions --hex
+quiet "rollback" "$B" rollback 2
+expect "versions after rollback" 0 "1 (height 1)
+2 (height 2) (head)" "$B" versions
+expect_error "rollback makes a key vanish" 1 "iodb: get y: not found*" "$B" get y
+expect_error "rollback discards the other branch too" 1 "iodb: get w: not found*" "$B" get w
+expect "rollback keeps the older value" 0 "2" "$B" get x
+expect_error "a discarded version is gone" 1 "iodb: version 3: not found*" "$B" get x --at 3
+expect_error "rollback to an unknown version" 1 "iodb: rollback nosuch: not found*" \
+	"$B" rollback nosuch
+expect_error "checkout an unknown version" 1 "iodb: checkout nosuch: not found*" \
+	"$B" checkout nosuch
+expect "a discarded ID can be used again" 0 "3" "$B" put x 30
+expect "versions after reuse" 0 "1 (height 1)
+2 (height 2)
+3 (height 3) (head)" "$B" versions
+
+# --- clean ------------------------------------------------------------------------------------
+quiet "clean 2" "$B" clean 2
+expect "versions after clean" 0 "2 (height 2)
+3 (height 3) (head)" "$B" versions
+expect_error "a cleaned version is gone" 1 "iodb: version 1: not found*" "$B" get x --at 1
+expect "the base stays readable" 0 "2" "$B" get x --at 2
+expect "the head is unchanged" 0 "30" "$B" get x
+quiet "clean more than the history" "$B" clean 100
+expect "versions after a large clean" 0 "2 (height 2)
+3 (height 3) (head)" "$B" versions
+expect "heights continue after clean" 0 "4" "$B" put x 40
+
+# --- stats --------------------------------------------------------------------------------------
+# One JSON object followed by a newline; its fields are the library's business.
+stats_shape() {
+	[[ $(head -c 1 "$TMP/out") == "{" && $(tail -c 2 "$TMP/out" | head -c 1) == "}" &&
+		$(tail -c 1 "$TMP/out" | wc -l) == 1 ]]
+}
+run "$B" stats
+check "stats exits 0" test "$RC" = 0
+check "stats prints a JSON object and a newline" stats_shape
+
+printf '%d passed, 0 failed\n' "$passed"

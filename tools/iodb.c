@@ -1,0 +1,1259 @@
+/*
+ * iodb.c — the iodb command-line tool.
+ *
+ *   iodb DIR COMMAND [ARGS] [OPTIONS]
+ *
+ * One run is one command against one store directory: parse every argument first (so a
+ * usage error never touches the store), open the store, do the command, close. Only the
+ * writing commands (put, del, update) may create the directory; every other command opens
+ * with create_if_missing = 0, so a typo in DIR fails instead of leaving an empty store.
+ *
+ * Arguments: DIR comes first. The global options (--store, --hex, --nosync, --no-create,
+ * --help) may appear anywhere after it and are taken out of the list; what remains is the
+ * command name followed by its own arguments and options (--vid, --at, --from, ...). After
+ * "--" nothing is an option, so `iodb d get -- --odd-key` works.
+ *
+ * Bytes: keys, values and version IDs are byte strings. With --hex they are read and printed
+ * as hex; without it they are read as given and printed as text when every byte is
+ * printable ASCII, otherwise as "0x" followed by hex, so that output lines stay one line.
+ *
+ * Exit status: 0 success, 1 a store error or a missing key or version, 2 a usage error.
+ * Every error is one line on stderr: "iodb: <what>: <iodb_strerror>: <iodb_errmsg>".
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "iodb.h"
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+/* Longest rendering of a key or ID inside an error message. */
+#define SHOW_MAX 80
+
+static const char usage_text[] =
+	"usage: iodb DIR COMMAND [ARGS] [OPTIONS]\n"
+	"\n"
+	"Commands:\n"
+	"  put KEY VALUE [--vid VID]\n"
+	"        Commit a new version holding one put and print its ID.\n"
+	"  del KEY [--vid VID]\n"
+	"        Commit a new version holding one delete and print its ID.\n"
+	"  update VID [KEY=VALUE | --del KEY]...\n"
+	"        Commit one version holding these ops, in order (none: an empty version).\n"
+	"        With '-' as the only op, read lines \"put KEY VALUE\" or \"del KEY\" from stdin.\n"
+	"  get KEY [--at VID]\n"
+	"        Print KEY's value at the head, or at version VID.\n"
+	"  scan [--at VID] [--from K] [--to K] [--reverse] [--limit N]\n"
+	"        Print \"KEY<TAB>VALUE\" for each key in [from, to).\n"
+	"  versions\n"
+	"        Draw the version tree, oldest first; the head is marked \"(head)\".\n"
+	"  head\n"
+	"        Print the head's version ID.\n"
+	"  rollback VID\n"
+	"        Move the head to VID and discard all of VID's descendants.\n"
+	"  checkout VID\n"
+	"        Move the head to VID; the next write starts a branch from it.\n"
+	"  clean KEEP\n"
+	"        Keep only the subtree of the head's ancestor KEEP-1 versions back.\n"
+	"  stats\n"
+	"        Print the store's statistics as JSON.\n"
+	"\n"
+	"Options (anywhere after DIR; \"--\" ends them):\n"
+	"  --store S     use store S instead of the default store\n"
+	"  --hex         KEY, VALUE and VID arguments are hex, and are printed as hex\n"
+	"  --nosync      do not fsync commits (a crash may lose them)\n"
+	"  --no-create   never create DIR or the store (only put, del, update ever do)\n"
+	"  --help        print this help and exit\n"
+	"\n"
+	"Without --vid, put and del name the new version by its height (\"7\"), adding\n"
+	"\".1\", \".2\", ... while that ID is taken. Without --hex, a key, value or ID\n"
+	"that is not all printable ASCII prints as 0x followed by hex.\n"
+	"Exit status: 0 success, 1 store error or not found, 2 usage error.\n";
+
+struct command;
+
+/* One run of the tool: the parsed global options and the command's arguments. */
+struct cli {
+	const char *dir;
+	const char *store; /* NULL: the default store */
+	int hex;
+	int nosync;
+	int no_create;
+	char **args;         /* args[0] is the command name */
+	int nargs;
+	int literal_from;    /* args[i] with i >= literal_from came after "--" */
+	const struct command *cmd;
+	iodb *db;
+};
+
+struct command {
+	const char *name;
+	const char *synopsis; /* its arguments, for usage errors */
+	int (*run)(struct cli *c);
+	int creates;          /* may create the store when missing */
+};
+
+/* A byte string the tool owns; p is never NULL once filled, even when n is 0. */
+struct bytes {
+	unsigned char *p;
+	size_t n;
+};
+
+/* ------------------------------------------------------------------------------------ */
+/* Errors */
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("iodb: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (see iodb --help)\n", stderr);
+	return EXIT_USAGE;
+}
+
+static int synopsis_error(const struct cli *c)
+{
+	return usage_error("usage: iodb DIR %s%s%s", c->cmd->name, c->cmd->synopsis[0] ? " " : "",
+			   c->cmd->synopsis);
+}
+
+/* Report the library failure rc about "what". Returns EXIT_FAIL. */
+static int store_error(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int store_error(int rc, const char *fmt, ...)
+{
+	char detail[1024];
+	va_list ap;
+
+	/* Copy the detail before any other iodb call can replace it. */
+	snprintf(detail, sizeof(detail), "%s", iodb_errmsg());
+	fputs("iodb: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, ": %s", iodb_strerror(rc));
+	if (detail[0] != '\0')
+		fprintf(stderr, ": %s", detail);
+	fputc('\n', stderr);
+	return EXIT_FAIL;
+}
+
+static int out_of_memory(void)
+{
+	fputs("iodb: out of memory\n", stderr);
+	return EXIT_FAIL;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Bytes in and out */
+
+static const char hex_digits[] = "0123456789abcdef";
+
+static int all_printable(const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] < 0x20 || p[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
+/* Write p as hex (--hex), as text when printable, else as 0x + hex. */
+static void print_bytes(FILE *f, int hex, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	if (!hex && all_printable(b, n)) {
+		fwrite(b, 1, n, f);
+		return;
+	}
+	if (!hex)
+		fputs("0x", f);
+	for (size_t i = 0; i < n; i++) {
+		putc(hex_digits[b[i] >> 4], f);
+		putc(hex_digits[b[i] & 15], f);
+	}
+}
+
+/* Render p like print_bytes into buf for an error message, cut short with "...". */
+static const char *show(const struct cli *c, const void *p, size_t n, char buf[SHOW_MAX + 4])
+{
+	const unsigned char *b = p;
+	size_t w = 0;
+	int text = !c->hex && all_printable(b, n);
+
+	if (n == 0)
+		return "\"\"";
+	if (!c->hex && !text) {
+		buf[w++] = '0';
+		buf[w++] = 'x';
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (w + (text ? 1 : 2) > SHOW_MAX) {
+			memcpy(buf + w, "...", 3);
+			w += 3;
+			break;
+		}
+		if (text) {
+			buf[w++] = (char)b[i];
+		} else {
+			buf[w++] = hex_digits[b[i] >> 4];
+			buf[w++] = hex_digits[b[i] & 15];
+		}
+	}
+	buf[w] = '\0';
+	return buf;
+}
+
+static int hex_value(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/* Fill out from the n bytes at s: hex under --hex (an optional 0x prefix), else as given.
+ * "what" names the argument in a usage error. */
+static int to_bytes(const struct cli *c, const char *what, const char *s, size_t n,
+		    struct bytes *out)
+{
+	unsigned char *p;
+	size_t len = n;
+
+	if (c->hex) {
+		if (n >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+			s += 2;
+			n -= 2;
+		}
+		if (n % 2 != 0)
+			return usage_error("bad hex for %s: odd number of digits", what);
+		len = n / 2;
+	}
+	p = malloc(len ? len : 1);
+	if (p == NULL)
+		return out_of_memory();
+	if (!c->hex) {
+		memcpy(p, s, n);
+	} else {
+		for (size_t i = 0; i < len; i++) {
+			int hi = hex_value(s[2 * i]), lo = hex_value(s[2 * i + 1]);
+
+			if (hi < 0 || lo < 0) {
+				free(p);
+				return usage_error("bad hex for %s: '%c%c'", what, s[2 * i],
+						   s[2 * i + 1]);
+			}
+			p[i] = (unsigned char)(hi << 4 | lo);
+		}
+	}
+	out->p = p;
+	out->n = len;
+	return EXIT_OK;
+}
+
+static int arg_bytes(const struct cli *c, const char *what, const char *s, struct bytes *out)
+{
+	return to_bytes(c, what, s, strlen(s), out);
+}
+
+static void bytes_free(struct bytes *b)
+{
+	free(b->p);
+	b->p = NULL;
+	b->n = 0;
+}
+
+/* Parse a decimal in [min, max] (digits only: no sign, no spaces). */
+static int parse_number(const char *what, const char *s, uint64_t min, uint64_t max,
+			uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!isdigit((unsigned char)s[0]))
+		return usage_error("bad number for %s: '%s'", what, s);
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return usage_error("bad number for %s: '%s' (expected %" PRIu64 "..%" PRIu64 ")",
+				   what, s, min, max);
+	*out = v;
+	return EXIT_OK;
+}
+
+static int compare_bytes(const void *a, size_t alen, const void *b, size_t blen)
+{
+	int cmp = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (cmp != 0)
+		return cmp;
+	return (alen > blen) - (alen < blen);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Command arguments */
+
+enum {
+	OPT_VID = 1 << 0,
+	OPT_AT = 1 << 1,
+	OPT_FROM = 1 << 2,
+	OPT_TO = 1 << 3,
+	OPT_REVERSE = 1 << 4,
+	OPT_LIMIT = 1 << 5,
+};
+
+static const struct {
+	const char *name;
+	unsigned flag;
+	int takes_value;
+} cmd_options[] = {
+	{ "--vid", OPT_VID, 1 },
+	{ "--at", OPT_AT, 1 },
+	{ "--from", OPT_FROM, 1 },
+	{ "--to", OPT_TO, 1 },
+	{ "--reverse", OPT_REVERSE, 0 },
+	{ "--limit", OPT_LIMIT, 1 },
+};
+
+#define MAX_POSITIONAL 2
+
+/* A command's arguments after the name: positionals in order, and its options. */
+struct cmd_args {
+	const char *pos[MAX_POSITIONAL];
+	int npos;
+	const char *vid, *at, *from, *to, *limit;
+	int reverse;
+};
+
+static int is_option(const struct cli *c, int i)
+{
+	return i < c->literal_from && strncmp(c->args[i], "--", 2) == 0 && c->args[i][2] != '\0';
+}
+
+static void set_cmd_option(struct cmd_args *a, unsigned flag, const char *value)
+{
+	switch (flag) {
+	case OPT_VID:
+		a->vid = value;
+		break;
+	case OPT_AT:
+		a->at = value;
+		break;
+	case OPT_FROM:
+		a->from = value;
+		break;
+	case OPT_TO:
+		a->to = value;
+		break;
+	case OPT_REVERSE:
+		a->reverse = 1;
+		break;
+	case OPT_LIMIT:
+		a->limit = value;
+		break;
+	}
+}
+
+/* Split args[1..] into between npos_min and npos_max positionals and the options in
+ * "allowed" (a later repeat of an option wins). */
+static int parse_cmd_args(const struct cli *c, unsigned allowed, int npos_min, int npos_max,
+			  struct cmd_args *a)
+{
+	memset(a, 0, sizeof(*a));
+	for (int i = 1; i < c->nargs; i++) {
+		size_t k;
+
+		if (!is_option(c, i)) {
+			if (a->npos == npos_max)
+				return synopsis_error(c);
+			a->pos[a->npos++] = c->args[i];
+			continue;
+		}
+		for (k = 0; k < sizeof(cmd_options) / sizeof(cmd_options[0]); k++)
+			if (strcmp(c->args[i], cmd_options[k].name) == 0)
+				break;
+		if (k == sizeof(cmd_options) / sizeof(cmd_options[0]) ||
+		    !(cmd_options[k].flag & allowed))
+			return usage_error("%s: unknown option %s", c->cmd->name, c->args[i]);
+		if (cmd_options[k].takes_value && i + 1 == c->nargs)
+			return usage_error("%s: %s needs a value", c->cmd->name, c->args[i]);
+		set_cmd_option(a, cmd_options[k].flag,
+			       cmd_options[k].takes_value ? c->args[++i] : NULL);
+	}
+	if (a->npos < npos_min)
+		return synopsis_error(c);
+	return EXIT_OK;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Store access */
+
+static int open_db(struct cli *c)
+{
+	iodb_options o;
+	int rc;
+
+	iodb_options_init(&o);
+	o.create_if_missing = c->cmd->creates && !c->no_create;
+	o.sync = !c->nosync;
+	rc = iodb_open(c->dir, &o, &c->db);
+	if (rc != IODB_OK)
+		return store_error(rc, "open %s", c->dir);
+	return EXIT_OK;
+}
+
+struct height_search {
+	const void *vid;
+	size_t vidlen;
+	uint64_t height;
+};
+
+static int match_head(void *ctx, const void *vid, size_t vidlen, const void *parent,
+		      size_t parentlen, uint64_t height)
+{
+	struct height_search *hs = ctx;
+
+	if (compare_bytes(vid, vidlen, hs->vid, hs->vidlen) != 0)
+		return 0;
+	hs->height = height;
+	return 1; /* found: stop the walk */
+}
+
+/* The head's height, 0 before the first version. */
+static int head_height(struct cli *c, uint64_t *height)
+{
+	struct height_search hs = { 0 };
+	void *head = NULL;
+	size_t headlen = 0;
+	int rc = iodb_head(c->db, &head, &headlen);
+
+	if (rc == IODB_NOTFOUND) {
+		*height = 0;
+		return EXIT_OK;
+	}
+	if (rc != IODB_OK)
+		return store_error(rc, "head");
+	hs.vid = head;
+	hs.vidlen = headlen;
+	rc = iodb_versions(c->db, match_head, &hs);
+	iodb_free(head);
+	if (rc < 0)
+		return store_error(rc, "versions");
+	if (rc == 0) {
+		fputs("iodb: versions: the head is not among the retained versions\n", stderr);
+		return EXIT_FAIL;
+	}
+	*height = hs.height;
+	return EXIT_OK;
+}
+
+/* Commit b under the first free ID of "H", "H.1", "H.2", ... (H: the new height) and
+ * return that ID in vid. */
+static int commit_auto(struct cli *c, const iodb_batch *b, struct bytes *vid)
+{
+	char id[48];
+	uint64_t height = 0;
+	int len = 0, rc = IODB_EEXIST;
+	int st = head_height(c, &height);
+
+	if (st != EXIT_OK)
+		return st;
+	for (uint64_t suffix = 0; rc == IODB_EEXIST; suffix++) {
+		if (suffix == 0)
+			len = snprintf(id, sizeof(id), "%" PRIu64, height + 1);
+		else
+			len = snprintf(id, sizeof(id), "%" PRIu64 ".%" PRIu64, height + 1, suffix);
+		rc = iodb_update(c->db, id, (size_t)len, b);
+	}
+	if (rc != IODB_OK)
+		return store_error(rc, "update %s", id);
+	vid->p = malloc((size_t)len);
+	if (vid->p == NULL)
+		return out_of_memory();
+	memcpy(vid->p, id, (size_t)len);
+	vid->n = (size_t)len;
+	return EXIT_OK;
+}
+
+static int commit(struct cli *c, const struct bytes *vid, const iodb_batch *b)
+{
+	char buf[SHOW_MAX + 4];
+	int rc = iodb_update(c->db, vid->p, vid->n, b);
+
+	if (rc != IODB_OK)
+		return store_error(rc, "update %s", show(c, vid->p, vid->n, buf));
+	return EXIT_OK;
+}
+
+static int batch_add(const struct cli *c, iodb_batch *b, const struct bytes *key,
+		     const struct bytes *val)
+{
+	char buf[SHOW_MAX + 4];
+	int rc = val ? iodb_batch_put(b, c->store, key->p, key->n, val->p, val->n)
+		     : iodb_batch_del(b, c->store, key->p, key->n);
+
+	if (rc != IODB_OK)
+		return store_error(rc, "%s %s", val ? "put" : "del", show(c, key->p, key->n, buf));
+	return EXIT_OK;
+}
+
+/* Parse one op from its text forms (key and, for a put, value) and add it to b. */
+static int add_op(const struct cli *c, iodb_batch *b, const char *k, size_t klen,
+		  const char *v, size_t vlen)
+{
+	struct bytes key = { 0 }, val = { 0 };
+	int st = to_bytes(c, "KEY", k, klen, &key);
+
+	if (st == EXIT_OK && v != NULL)
+		st = to_bytes(c, "VALUE", v, vlen, &val);
+	if (st == EXIT_OK)
+		st = batch_add(c, b, &key, v != NULL ? &val : NULL);
+	bytes_free(&key);
+	bytes_free(&val);
+	return st;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* put, del, update */
+
+static int write_one(struct cli *c, int is_put)
+{
+	struct cmd_args a;
+	struct bytes vid = { 0 };
+	iodb_batch *b = NULL;
+	int st, rc;
+
+	st = parse_cmd_args(c, OPT_VID, is_put ? 2 : 1, is_put ? 2 : 1, &a);
+	if (st != EXIT_OK)
+		return st;
+	if (a.vid != NULL && (st = arg_bytes(c, "VID", a.vid, &vid)) != EXIT_OK)
+		return st;
+	rc = iodb_batch_new(&b);
+	if (rc != IODB_OK) {
+		st = store_error(rc, "batch");
+		goto out;
+	}
+	st = add_op(c, b, a.pos[0], strlen(a.pos[0]), is_put ? a.pos[1] : NULL,
+		    is_put ? strlen(a.pos[1]) : 0);
+	if (st == EXIT_OK)
+		st = open_db(c);
+	if (st == EXIT_OK)
+		st = a.vid != NULL ? commit(c, &vid, b) : commit_auto(c, b, &vid);
+	if (st == EXIT_OK) {
+		print_bytes(stdout, c->hex, vid.p, vid.n);
+		putchar('\n');
+	}
+out:
+	iodb_batch_free(b);
+	bytes_free(&vid);
+	return st;
+}
+
+static int cmd_put(struct cli *c)
+{
+	return write_one(c, 1);
+}
+
+static int cmd_del(struct cli *c)
+{
+	return write_one(c, 0);
+}
+
+/* One stdin line: "put KEY VALUE" (VALUE: the rest of the line) or "del KEY". */
+static int add_op_line(const struct cli *c, iodb_batch *b, const char *line, size_t len,
+		       unsigned long lineno)
+{
+	if (len > 4 && strncmp(line, "del ", 4) == 0)
+		return add_op(c, b, line + 4, len - 4, NULL, 0);
+	if (len > 4 && strncmp(line, "put ", 4) == 0) {
+		const char *key = line + 4;
+		const char *space = memchr(key, ' ', len - 4);
+
+		if (space != NULL && space > key)
+			return add_op(c, b, key, (size_t)(space - key), space + 1,
+				      len - (size_t)(space + 1 - line));
+	}
+	return usage_error("stdin line %lu: expected \"put KEY VALUE\" or \"del KEY\"", lineno);
+}
+
+static int read_ops(const struct cli *c, iodb_batch *b)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	unsigned long lineno = 0;
+	int st = EXIT_OK;
+
+	while (st == EXIT_OK && (len = getline(&line, &cap, stdin)) >= 0) {
+		lineno++;
+		if (len > 0 && line[len - 1] == '\n')
+			line[--len] = '\0';
+		if (len > 0)
+			st = add_op_line(c, b, line, (size_t)len, lineno);
+	}
+	if (st == EXIT_OK && ferror(stdin)) {
+		fprintf(stderr, "iodb: reading stdin: %s\n", strerror(errno));
+		st = EXIT_FAIL;
+	}
+	free(line);
+	return st;
+}
+
+/* The ops after "update VID": KEY=VALUE, --del KEY, or a lone "-" for stdin. */
+static int parse_update_ops(const struct cli *c, iodb_batch *b)
+{
+	if (c->nargs == 3 && strcmp(c->args[2], "-") == 0)
+		return read_ops(c, b);
+	for (int i = 2; i < c->nargs; i++) {
+		const char *arg = c->args[i], *eq;
+		int st;
+
+		if (is_option(c, i) && strcmp(arg, "--del") == 0) {
+			if (++i == c->nargs)
+				return usage_error("update: --del needs a KEY");
+			st = add_op(c, b, c->args[i], strlen(c->args[i]), NULL, 0);
+		} else if (is_option(c, i)) {
+			return usage_error("update: unknown option %s", arg);
+		} else if ((eq = strchr(arg, '=')) != NULL) {
+			st = add_op(c, b, arg, (size_t)(eq - arg), eq + 1, strlen(eq + 1));
+		} else {
+			return usage_error("update: expected KEY=VALUE or --del KEY, got '%s'", arg);
+		}
+		if (st != EXIT_OK)
+			return st;
+	}
+	return EXIT_OK;
+}
+
+static int cmd_update(struct cli *c)
+{
+	struct bytes vid = { 0 };
+	iodb_batch *b = NULL;
+	int st, rc;
+
+	if (c->nargs < 2 || is_option(c, 1))
+		return synopsis_error(c);
+	st = arg_bytes(c, "VID", c->args[1], &vid);
+	if (st != EXIT_OK)
+		return st;
+	rc = iodb_batch_new(&b);
+	if (rc != IODB_OK) {
+		st = store_error(rc, "batch");
+		goto out;
+	}
+	st = parse_update_ops(c, b);
+	if (st == EXIT_OK)
+		st = open_db(c);
+	if (st == EXIT_OK)
+		st = commit(c, &vid, b);
+out:
+	iodb_batch_free(b);
+	bytes_free(&vid);
+	return st;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* get, scan */
+
+static int open_snapshot(struct cli *c, const struct bytes *vid, iodb_snapshot **s)
+{
+	char buf[SHOW_MAX + 4];
+	int rc = iodb_snapshot_open(c->db, vid->p, vid->n, s);
+
+	if (rc != IODB_OK)
+		return store_error(rc, "version %s", show(c, vid->p, vid->n, buf));
+	return EXIT_OK;
+}
+
+static int cmd_get(struct cli *c)
+{
+	char buf[SHOW_MAX + 4];
+	struct cmd_args a;
+	struct bytes key = { 0 }, at = { 0 };
+	iodb_snapshot *s = NULL;
+	void *val = NULL;
+	size_t vlen = 0;
+	int st, rc;
+
+	st = parse_cmd_args(c, OPT_AT, 1, 1, &a);
+	if (st == EXIT_OK)
+		st = arg_bytes(c, "KEY", a.pos[0], &key);
+	if (st == EXIT_OK && a.at != NULL)
+		st = arg_bytes(c, "VID", a.at, &at);
+	if (st == EXIT_OK)
+		st = open_db(c);
+	if (st == EXIT_OK && a.at != NULL)
+		st = open_snapshot(c, &at, &s);
+	if (st != EXIT_OK)
+		goto out;
+	if (s != NULL)
+		rc = iodb_snapshot_get(s, c->store, key.p, key.n, &val, &vlen);
+	else
+		rc = iodb_get(c->db, c->store, key.p, key.n, &val, &vlen);
+	if (rc != IODB_OK) {
+		st = store_error(rc, "get %s", show(c, key.p, key.n, buf));
+		goto out;
+	}
+	print_bytes(stdout, c->hex, val, vlen);
+	putchar('\n');
+out:
+	iodb_free(val);
+	iodb_snapshot_close(s);
+	bytes_free(&key);
+	bytes_free(&at);
+	return st;
+}
+
+/* The bounds and direction of one scan, already decoded. */
+struct scan_range {
+	struct bytes from, to; /* p NULL: unbounded */
+	int reverse;
+	uint64_t limit;        /* UINT64_MAX: none */
+};
+
+/* Position it on the first entry of the range in scan order. */
+static int scan_start(iodb_iter *it, const struct scan_range *r)
+{
+	int rc;
+
+	if (!r->reverse)
+		return r->from.p ? iodb_iter_seek(it, r->from.p, r->from.n) : iodb_iter_first(it);
+	if (r->to.p == NULL)
+		return iodb_iter_last(it);
+	rc = iodb_iter_seek(it, r->to.p, r->to.n); /* first key >= to; we want the one before */
+	if (rc == IODB_OK)
+		return iodb_iter_prev(it);
+	return rc == IODB_NOTFOUND ? iodb_iter_last(it) : rc;
+}
+
+/* Print entries from the iterator's position until the range, the limit or the store ends. */
+static int scan_print(const struct cli *c, iodb_iter *it, const struct scan_range *r)
+{
+	int rc = scan_start(it, r);
+
+	for (uint64_t n = 0; rc == IODB_OK && n < r->limit; n++) {
+		const void *k, *v;
+		size_t klen = 0, vlen = 0;
+
+		rc = iodb_iter_key(it, &k, &klen);
+		if (rc == IODB_OK)
+			rc = iodb_iter_value(it, &v, &vlen);
+		if (rc != IODB_OK)
+			break;
+		if (!r->reverse && r->to.p && compare_bytes(k, klen, r->to.p, r->to.n) >= 0)
+			return IODB_OK;
+		if (r->reverse && r->from.p && compare_bytes(k, klen, r->from.p, r->from.n) < 0)
+			return IODB_OK;
+		print_bytes(stdout, c->hex, k, klen);
+		putchar('\t');
+		print_bytes(stdout, c->hex, v, vlen);
+		putchar('\n');
+		rc = r->reverse ? iodb_iter_prev(it) : iodb_iter_next(it);
+	}
+	return rc == IODB_NOTFOUND ? IODB_OK : rc;
+}
+
+static int parse_scan_range(const struct cli *c, const struct cmd_args *a, struct scan_range *r)
+{
+	int st = EXIT_OK;
+
+	r->reverse = a->reverse;
+	r->limit = UINT64_MAX;
+	if (a->from != NULL)
+		st = arg_bytes(c, "--from", a->from, &r->from);
+	if (st == EXIT_OK && a->to != NULL)
+		st = arg_bytes(c, "--to", a->to, &r->to);
+	if (st == EXIT_OK && a->limit != NULL)
+		st = parse_number("--limit", a->limit, 0, UINT64_MAX, &r->limit);
+	return st;
+}
+
+static int cmd_scan(struct cli *c)
+{
+	struct cmd_args a;
+	struct scan_range r = { 0 };
+	struct bytes at = { 0 };
+	iodb_snapshot *s = NULL;
+	iodb_iter *it = NULL;
+	int st, rc;
+
+	st = parse_cmd_args(c, OPT_AT | OPT_FROM | OPT_TO | OPT_REVERSE | OPT_LIMIT, 0, 0, &a);
+	if (st == EXIT_OK)
+		st = parse_scan_range(c, &a, &r);
+	if (st == EXIT_OK && a.at != NULL)
+		st = arg_bytes(c, "VID", a.at, &at);
+	if (st == EXIT_OK)
+		st = open_db(c);
+	if (st == EXIT_OK && a.at != NULL)
+		st = open_snapshot(c, &at, &s);
+	if (st != EXIT_OK)
+		goto out;
+	rc = iodb_iter_open(c->db, s, c->store, &it);
+	if (rc == IODB_OK)
+		rc = scan_print(c, it, &r);
+	if (rc != IODB_OK)
+		st = store_error(rc, "scan");
+out:
+	iodb_iter_close(it);
+	iodb_snapshot_close(s);
+	bytes_free(&at);
+	bytes_free(&r.from);
+	bytes_free(&r.to);
+	return st;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* versions */
+
+#define NONE SIZE_MAX
+
+/* One retained version, linked into the tree by first_child / next_sibling. */
+struct vnode {
+	unsigned char *vid;
+	size_t vidlen;
+	unsigned char *parent; /* NULL: a root */
+	size_t parentlen;
+	uint64_t height;
+	size_t first_child, next_sibling, nchildren;
+};
+
+struct vtree {
+	struct vnode *v;
+	size_t n, cap;
+	size_t first_root, nroots;
+};
+
+static unsigned char *dup_bytes(const void *p, size_t n)
+{
+	unsigned char *d = malloc(n ? n : 1);
+
+	if (d != NULL && n > 0)
+		memcpy(d, p, n);
+	return d;
+}
+
+static int collect_version(void *ctx, const void *vid, size_t vidlen, const void *parent,
+			   size_t parentlen, uint64_t height)
+{
+	struct vtree *t = ctx;
+	struct vnode *v;
+
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? 2 * t->cap : 64;
+		struct vnode *grown = realloc(t->v, cap * sizeof(*grown));
+
+		if (grown == NULL)
+			return IODB_ENOMEM;
+		t->v = grown;
+		t->cap = cap;
+	}
+	v = &t->v[t->n];
+	memset(v, 0, sizeof(*v));
+	v->vid = dup_bytes(vid, vidlen);
+	v->vidlen = vidlen;
+	if (parent != NULL) {
+		v->parent = dup_bytes(parent, parentlen);
+		v->parentlen = parentlen;
+	}
+	if (v->vid == NULL || (parent != NULL && v->parent == NULL)) {
+		free(v->vid);
+		free(v->parent);
+		return IODB_ENOMEM;
+	}
+	v->height = height;
+	t->n++;
+	return 0;
+}
+
+static void vtree_free(struct vtree *t)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		free(t->v[i].vid);
+		free(t->v[i].parent);
+	}
+	free(t->v);
+}
+
+static int compare_vnode_ptrs(const void *a, const void *b)
+{
+	const struct vnode *x = *(const struct vnode *const *)a;
+	const struct vnode *y = *(const struct vnode *const *)b;
+
+	return compare_bytes(x->vid, x->vidlen, y->vid, y->vidlen);
+}
+
+/* Index of the node with ID vid in the ID-sorted array, or NONE. */
+static size_t find_vnode(const struct vtree *t, struct vnode **sorted, const void *vid,
+			 size_t vidlen)
+{
+	size_t lo = 0, hi = t->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int cmp = compare_bytes(sorted[mid]->vid, sorted[mid]->vidlen, vid, vidlen);
+
+		if (cmp == 0)
+			return (size_t)(sorted[mid] - t->v);
+		if (cmp < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NONE;
+}
+
+/* Link every node under its parent (or into the root list when its parent is absent),
+ * children in the order the walk reported them. */
+static int vtree_link(struct vtree *t)
+{
+	struct vnode **sorted = malloc((t->n ? t->n : 1) * sizeof(*sorted));
+
+	if (sorted == NULL)
+		return out_of_memory();
+	for (size_t i = 0; i < t->n; i++)
+		sorted[i] = &t->v[i];
+	qsort(sorted, t->n, sizeof(*sorted), compare_vnode_ptrs);
+	t->first_root = NONE;
+	t->nroots = 0;
+	for (size_t i = 0; i < t->n; i++)
+		t->v[i].first_child = NONE;
+	/* Prepend walking backwards, so that each list ends up in walk order. */
+	for (size_t i = t->n; i-- > 0;) {
+		struct vnode *v = &t->v[i];
+		size_t p = v->parent ? find_vnode(t, sorted, v->parent, v->parentlen) : NONE;
+
+		if (p == NONE) {
+			v->next_sibling = t->first_root;
+			t->first_root = i;
+			t->nroots++;
+		} else {
+			v->next_sibling = t->v[p].first_child;
+			t->v[p].first_child = i;
+			t->v[p].nchildren++;
+		}
+	}
+	free(sorted);
+	return EXIT_OK;
+}
+
+enum { CONN_NONE, CONN_MID, CONN_LAST };
+
+/* A node waiting to be drawn: after `depth` prefix columns, with a connector or none. */
+struct vframe {
+	size_t node;
+	size_t depth;
+	int conn;
+};
+
+/* Push the `count` siblings starting at `first` so that the first one pops first. A lone
+ * child continues its parent's column with no connector, so a linear history stays flat;
+ * siblings each get ├─ or └─ one column deeper. */
+static void push_siblings(const struct vtree *t, struct vframe *stack, size_t *top,
+			  size_t first, size_t count, size_t depth)
+{
+	size_t base = *top;
+
+	for (size_t i = first, k = 0; i != NONE; i = t->v[i].next_sibling, k++) {
+		int conn = count == 1 ? CONN_NONE : k + 1 == count ? CONN_LAST : CONN_MID;
+
+		stack[(*top)++] = (struct vframe){ i, depth, conn };
+	}
+	for (size_t lo = base, hi = *top; lo + 1 < hi; lo++, hi--) {
+		struct vframe tmp = stack[lo];
+
+		stack[lo] = stack[hi - 1];
+		stack[hi - 1] = tmp;
+	}
+}
+
+static void draw_vnode(const struct cli *c, const struct vnode *v, const struct vframe *f,
+		       const unsigned char *last, const struct bytes *head)
+{
+	for (size_t i = 0; i < f->depth; i++)
+		fputs(last[i] ? "   " : "│  ", stdout);
+	if (f->conn != CONN_NONE)
+		fputs(f->conn == CONN_LAST ? "└─ " : "├─ ", stdout);
+	print_bytes(stdout, c->hex, v->vid, v->vidlen);
+	printf(" (height %" PRIu64 ")", v->height);
+	if (head->p && compare_bytes(v->vid, v->vidlen, head->p, head->n) == 0)
+		fputs(" (head)", stdout);
+	putchar('\n');
+}
+
+/* Depth-first, without recursion: a history may be millions of versions deep. */
+static int vtree_draw(const struct cli *c, const struct vtree *t, const struct bytes *head)
+{
+	struct vframe *stack = malloc((t->n ? t->n : 1) * sizeof(*stack));
+	unsigned char *last = malloc(t->n + 1); /* per column: its sibling list has ended */
+	size_t top = 0;
+
+	if (stack == NULL || last == NULL) {
+		free(stack);
+		free(last);
+		return out_of_memory();
+	}
+	push_siblings(t, stack, &top, t->first_root, t->nroots, 0);
+	while (top > 0) {
+		struct vframe f = stack[--top];
+		const struct vnode *v = &t->v[f.node];
+		size_t depth = f.depth;
+
+		draw_vnode(c, v, &f, last, head);
+		if (f.conn != CONN_NONE)
+			last[depth++] = f.conn == CONN_LAST;
+		push_siblings(t, stack, &top, v->first_child, v->nchildren, depth);
+	}
+	free(stack);
+	free(last);
+	return EXIT_OK;
+}
+
+static int cmd_versions(struct cli *c)
+{
+	struct cmd_args a;
+	struct vtree t = { 0 };
+	struct bytes head = { 0 };
+	void *h = NULL;
+	int st, rc;
+
+	st = parse_cmd_args(c, 0, 0, 0, &a);
+	if (st == EXIT_OK)
+		st = open_db(c);
+	if (st != EXIT_OK)
+		return st;
+	rc = iodb_head(c->db, &h, &head.n);
+	if (rc != IODB_OK && rc != IODB_NOTFOUND)
+		return store_error(rc, "head");
+	head.p = h;
+	rc = iodb_versions(c->db, collect_version, &t);
+	if (rc != IODB_OK)
+		st = store_error(rc, "versions");
+	if (st == EXIT_OK)
+		st = vtree_link(&t);
+	if (st == EXIT_OK)
+		st = vtree_draw(c, &t, &head);
+	vtree_free(&t);
+	iodb_free(h);
+	return st;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* head, rollback, checkout, clean, stats */
+
+static int cmd_head(struct cli *c)
+{
+	struct cmd_args a;
+	void *vid = NULL;
+	size_t vidlen = 0;
+	int st, rc;
+
+	st = parse_cmd_args(c, 0, 0, 0, &a);
+	if (st == EXIT_OK)
+		st = open_db(c);
+	if (st != EXIT_OK)
+		return st;
+	rc = iodb_head(c->db, &vid, &vidlen);
+	if (rc != IODB_OK)
+		return store_error(rc, "head");
+	print_bytes(stdout, c->hex, vid, vidlen);
+	putchar('\n');
+	iodb_free(vid);
+	return EXIT_OK;
+}
+
+/* rollback VID / checkout VID: move the head. */
+static int move_head(struct cli *c, int (*move)(iodb *, const void *, size_t))
+{
+	char buf[SHOW_MAX + 4];
+	struct cmd_args a;
+	struct bytes vid = { 0 };
+	int st, rc;
+
+	st = parse_cmd_args(c, 0, 1, 1, &a);
+	if (st == EXIT_OK)
+		st = arg_bytes(c, "VID", a.pos[0], &vid);
+	if (st == EXIT_OK)
+		st = open_db(c);
+	if (st == EXIT_OK) {
+		rc = move(c->db, vid.p, vid.n);
+		if (rc != IODB_OK)
+			st = store_error(rc, "%s %s", c->cmd->name, show(c, vid.p, vid.n, buf));
+	}
+	bytes_free(&vid);
+	return st;
+}
+
+static int cmd_rollback(struct cli *c)
+{
+	return move_head(c, iodb_rollback);
+}
+
+static int cmd_checkout(struct cli *c)
+{
+	return move_head(c, iodb_checkout);
+}
+
+static int cmd_clean(struct cli *c)
+{
+	struct cmd_args a;
+	uint64_t keep = 0;
+	int st, rc;
+
+	st = parse_cmd_args(c, 0, 1, 1, &a);
+	if (st == EXIT_OK)
+		st = parse_number("KEEP", a.pos[0], 1, UINT32_MAX, &keep);
+	if (st == EXIT_OK)
+		st = open_db(c);
+	if (st != EXIT_OK)
+		return st;
+	rc = iodb_clean(c->db, (uint32_t)keep);
+	if (rc != IODB_OK)
+		return store_error(rc, "clean %" PRIu64, keep);
+	return EXIT_OK;
+}
+
+static int cmd_stats(struct cli *c)
+{
+	struct cmd_args a;
+	char *json = NULL;
+	int st, rc;
+
+	st = parse_cmd_args(c, 0, 0, 0, &a);
+	if (st == EXIT_OK)
+		st = open_db(c);
+	if (st != EXIT_OK)
+		return st;
+	rc = iodb_stats(c->db, &json);
+	if (rc != IODB_OK)
+		return store_error(rc, "stats");
+	puts(json);
+	iodb_free(json);
+	return EXIT_OK;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* main */
+
+static const struct command commands[] = {
+	{ "put", "KEY VALUE [--vid VID]", cmd_put, 1 },
+	{ "del", "KEY [--vid VID]", cmd_del, 1 },
+	{ "update", "VID [KEY=VALUE | --del KEY]... | VID -", cmd_update, 1 },
+	{ "get", "KEY [--at VID]", cmd_get, 0 },
+	{ "scan", "[--at VID] [--from K] [--to K] [--reverse] [--limit N]", cmd_scan, 0 },
+	{ "versions", "", cmd_versions, 0 },
+	{ "head", "", cmd_head, 0 },
+	{ "rollback", "VID", cmd_rollback, 0 },
+	{ "checkout", "VID", cmd_checkout, 0 },
+	{ "clean", "KEEP", cmd_clean, 0 },
+	{ "stats", "", cmd_stats, 0 },
+};
+
+static int is_help(const char *arg)
+{
+	return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
+}
+
+/* Take the global options out of argv[2..], leaving the command and its arguments in
+ * c->args (argv is reordered in place). */
+static int parse_global(int argc, char **argv, struct cli *c)
+{
+	int literal = 0;
+
+	c->dir = argv[1];
+	c->args = argv + 2;
+	c->nargs = 0;
+	c->literal_from = argc;
+	for (int i = 2; i < argc; i++) {
+		const char *arg = argv[i];
+
+		if (literal) {
+			c->args[c->nargs++] = argv[i];
+		} else if (strcmp(arg, "--") == 0) {
+			literal = 1;
+			c->literal_from = c->nargs;
+		} else if (strcmp(arg, "--store") == 0) {
+			if (i + 1 == argc)
+				return usage_error("--store needs a value");
+			c->store = argv[++i];
+		} else if (strcmp(arg, "--hex") == 0) {
+			c->hex = 1;
+		} else if (strcmp(arg, "--nosync") == 0) {
+			c->nosync = 1;
+		} else if (strcmp(arg, "--no-create") == 0) {
+			c->no_create = 1;
+		} else {
+			c->args[c->nargs++] = argv[i];
+		}
+	}
+	return EXIT_OK;
+}
+
+static int find_command(struct cli *c)
+{
+	if (c->nargs == 0)
+		return usage_error("missing command");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(c->args[0], commands[i].name) == 0) {
+			c->cmd = &commands[i];
+			return EXIT_OK;
+		}
+	}
+	if (is_option(c, 0))
+		return usage_error("unknown option %s (or missing command)", c->args[0]);
+	return usage_error("unknown command '%s'", c->args[0]);
+}
+
+/* 1 if --help or -h comes before any "--". */
+static int wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (is_help(argv[i]))
+			return 1;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli c = { 0 };
+	int st, rc;
+
+	if (argc < 2) {
+		fputs(usage_text, stderr);
+		return EXIT_USAGE;
+	}
+	if (wants_help(argc, argv)) {
+		fputs(usage_text, stdout);
+		return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
+	}
+	if (strncmp(argv[1], "--", 2) == 0)
+		return usage_error("DIR must come first, got option %s", argv[1]);
+	st = parse_global(argc, argv, &c);
+	if (st == EXIT_OK)
+		st = find_command(&c);
+	if (st == EXIT_OK)
+		st = c.cmd->run(&c);
+	if (c.db != NULL) {
+		rc = iodb_close(c.db);
+		if (rc != IODB_OK && st == EXIT_OK)
+			st = store_error(rc, "close %s", c.dir);
+	}
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		if (st == EXIT_OK)
+			fprintf(stderr, "iodb: writing output: %s\n", strerror(errno));
+		st = st == EXIT_OK ? EXIT_FAIL : st;
+	}
+	return st;
+}
