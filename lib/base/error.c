@@ -31,6 +31,8 @@ const char *iodb_strerror(int rc)
 		return "out of memory";
 	case IODB_EBUSY:
 		return "store is busy (open elsewhere)";
+	case IODB_EPROOF:
+		return "proof does not verify";
 	default:
 		return "unknown error code";
 	}

@@ -230,7 +230,8 @@ struct iodb {
 };
 
 /* Merkle layer (lib/db/merkle.c). */
-/* Roots of a commit's version: parent's roots + the ops, hashed if `hash`. */
+/* Roots of a commit's version: parent's roots + the ops; hash 0: not hashed (replay), 1:
+ * hashed, 2: hashed with the worker's help (the commit leader only). */
 int db_merkle_build(iodb *db, struct mroots *parent, const struct jcommit *c,
 		    const uint32_t *ids, int hash, struct mroots **out);
 void db_merkle_trim(iodb *db, uint32_t n);

@@ -155,9 +155,22 @@ static void mroots_hash(struct mroots *r, int threads)
 
 /* ---- Building at commit and at replay ------------------------------------------------- */
 
+static void par_start(void *ctx, void (*fn)(void *arg), void *arg)
+{
+	worker_run(ctx, fn, arg);
+}
+
+static void par_wait(void *ctx)
+{
+	worker_wait(ctx);
+}
+
 int db_merkle_build(iodb *db, struct mroots *parent, const struct jcommit *c,
 		    const uint32_t *ids, int hash, struct mroots **out)
 {
+	/* Only the commit leader may lend the worker; a rebuild runs on a reader's thread. */
+	struct mpar par = {par_start, par_wait, &db->worker};
+	const struct mpar *pp = hash == 2 && db->o.merkle_threads > 1 ? &par : NULL;
 	struct mroots *r;
 	struct mbuild b;
 	int rc;
@@ -170,7 +183,7 @@ int db_merkle_build(iodb *db, struct mroots *parent, const struct jcommit *c,
 		return rc;
 	}
 	for (uint32_t i = 0; i < r->n; i++)
-		mtree_finish(&b, r->v[i].root, hash, (int)db->o.merkle_threads, r->v[i].hash);
+		mtree_finish(&b, r->v[i].root, hash != 0, pp, r->v[i].hash);
 	mbuild_free(&b);
 	*out = r;
 	return 0;

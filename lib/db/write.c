@@ -361,7 +361,7 @@ static int lead_updates(iodb *db, struct writer *first, struct writer *last)
 	for (w = first; db->o.merkle; w = w->next) {
 		if (!w->rc) {
 			writer_commit(w, w->parent, w->height, &c);
-			if ((rc = db_merkle_build(db, mr, &c, w->ids, 1, &w->mr)) != 0)
+			if ((rc = db_merkle_build(db, mr, &c, w->ids, 2, &w->mr)) != 0)
 				break;
 			mr = w->mr;
 		}

@@ -93,9 +93,18 @@ int mtree_set(struct mbuild *b, struct mnode **root, const uint8_t *key, size_t 
 /* Remove key; a key that is absent leaves the tree exactly as it was (*removed = 0). */
 int mtree_remove(struct mbuild *b, struct mnode **root, const uint8_t *key, size_t klen,
 		 int *removed);
-/* End a build of root: take the references its nodes need and, with hash, hash them (on up
- * to `threads` threads) and put the root hash in out. */
-int mtree_finish(struct mbuild *b, struct mnode *root, int hash, int threads, uint8_t out[32]);
+/* A second thread lent to mtree_finish: start(ctx, fn, arg) runs fn(arg) beside the
+ * caller, wait(ctx) waits for it. */
+struct mpar {
+	void (*start)(void *ctx, void (*fn)(void *arg), void *arg);
+	void (*wait)(void *ctx);
+	void *ctx;
+};
+/* End a build of root: take the references its nodes need and, with hash, hash them (the
+ * two halves of a build of more than a few hundred nodes side by side when par is given) and
+ * put the root hash in out. */
+int mtree_finish(struct mbuild *b, struct mnode *root, int hash, const struct mpar *par,
+		 uint8_t out[32]);
 /* Abandon a build: free its nodes; root's borrowed parts are untouched. */
 void mtree_abort(struct mbuild *b, struct mnode *root);
 /* Hash every unhashed node under a finished root, on up to `threads` threads; out = root hash

@@ -44,7 +44,9 @@
 
 #include "lib/merkle/merkle.h"
 
-#define PROOF_MAX_BYTES (16u << 20)
+/* A proof of an absent key carries both neighbours' keys and values: bound it by that, so
+ * every proof iodb_prove can make is accepted here. */
+#define PROOF_MAX_BYTES (2 * ((uint64_t)IODB_MAX_VALUE + IODB_MAX_KEY) + (1u << 20))
 
 /* IavlSpec (ics23 go/proof.go) and the enum values of ics23's proofs.proto. */
 #define HASHOP_NO_HASH 0
@@ -714,8 +716,8 @@ int ics23_verify(const uint8_t root[32], const uint8_t *proof, size_t plen, cons
 	if (plen == 0)
 		return err_set(IODB_EPROOF, "ics23: empty proof");
 	if (plen > PROOF_MAX_BYTES)
-		return err_set(IODB_EPROOF, "ics23: proof of %zu bytes, more than the %u allowed",
-			       plen, PROOF_MAX_BYTES);
+		return err_set(IODB_EPROOF, "ics23: proof of %zu bytes, more than the %llu allowed",
+			       plen, (unsigned long long)PROOF_MAX_BYTES);
 	if (!key)
 		key = no_bytes;
 	if (!(pf = mem_alloc(sizeof(*pf))))

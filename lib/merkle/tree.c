@@ -29,7 +29,8 @@
 
 #include "lib/merkle/merkle.h"
 
-#define PARALLEL_MIN_NODES 2048 /* below this, a second thread costs more than it saves */
+#define PARALLEL_MIN_NODES 2048 /* below this, a new thread costs more than it saves */
+#define PAR_MIN_NODES 256	/* below this, even a waiting thread costs more than it saves */
 
 void sha256(const void *p, size_t n, uint8_t out[32])
 {
@@ -461,17 +462,16 @@ struct finish_job {
 	int hash;
 };
 
-static void *finish_thread(void *arg)
+static void finish_job_run(void *arg)
 {
 	struct finish_job *j = arg;
 
 	finish_node(j->b, j->n, j->hash);
-	return NULL;
 }
 
-int mtree_finish(struct mbuild *b, struct mnode *root, int hash, int threads, uint8_t out[32])
+int mtree_finish(struct mbuild *b, struct mnode *root, int hash, const struct mpar *par,
+		 uint8_t out[32])
 {
-	pthread_t th;
 	struct finish_job job;
 
 	if (!root) {
@@ -482,17 +482,13 @@ int mtree_finish(struct mbuild *b, struct mnode *root, int hash, int threads, ui
 		mnode_ref(root); /* the holder's pointer was borrowed from the parent version */
 		if (hash)
 			node_hash(root);
-	} else if (threads > 1 && !is_leaf(root) && b->created >= PARALLEL_MIN_NODES &&
+	} else if (par && !is_leaf(root) && b->created >= PAR_MIN_NODES &&
 		   mine(b, root->u.c.left) && mine(b, root->u.c.right)) {
 		/* The two halves share no node of this build. */
 		job = (struct finish_job){b, root->u.c.left, hash};
-		if (pthread_create(&th, NULL, finish_thread, &job) == 0) {
-			finish_node(b, root->u.c.right, hash);
-			pthread_join(th, NULL);
-		} else {
-			finish_node(b, root->u.c.left, hash);
-			finish_node(b, root->u.c.right, hash);
-		}
+		par->start(par->ctx, finish_job_run, &job);
+		finish_node(b, root->u.c.right, hash);
+		par->wait(par->ctx);
 		if (hash)
 			node_hash(root);
 	} else {
