@@ -4,10 +4,11 @@
  *   iodb_demo [DIR]
  *
  * Commits five versions ("block-1".."block-5") of puts and deletes in two stores (the
- * default store and "accounts"), reads a key at the head and at old versions through
- * snapshots, rolls back two versions, checks out an older version and commits a branch,
- * prints the version tree, iterates a store both ways, then closes, reopens and shows that
- * everything survived.
+ * default store and "accounts"), printing each version's commit hash (the IAVL app hash),
+ * reads a key at the head and at old versions through snapshots, rolls back two versions,
+ * checks out an older version and commits a branch, proves a key against its store's root
+ * hash, prints the version tree, iterates a store both ways, then closes, reopens and shows
+ * that everything survived, hashes included.
  *
  * DIR must not exist or be empty; the default, DEFAULT_DIR, is wiped first. Every value the
  * demo reads is checked against what it should be: any failed call or wrong value ends the
@@ -44,6 +45,22 @@ static const char *store_label(const char *store)
 	return store ? store : "(default)";
 }
 
+/* The commit hash (over every store's IAVL root) of version vid, NULL for the head. */
+static void commit_hash(iodb *db, const char *vid, uint8_t hash[32])
+{
+	CHECK(iodb_commit_hash(db, vid, vid ? strlen(vid) : 0, hash));
+}
+
+static void print_hash(const char *label, const uint8_t hash[32])
+{
+	int i;
+
+	printf("   %s ", label);
+	for (i = 0; i < 32; i++)
+		printf("%02x", hash[i]);
+	printf("\n");
+}
+
 /* One operation of a batch: val NULL means delete. */
 struct op {
 	const char *store;
@@ -71,6 +88,11 @@ static void commit(iodb *db, const char *vid, const struct op *ops, size_t n)
 	}
 	CHECK(iodb_update(db, vid, strlen(vid), b));
 	iodb_batch_free(b);
+	{
+		uint8_t h[32];
+		commit_hash(db, NULL, h);
+		print_hash("commit hash", h);
+	}
 }
 
 /*
@@ -126,6 +148,46 @@ static iodb_snapshot *snapshot_at(iodb *db, const char *vid)
 
 	CHECK(iodb_snapshot_open(db, vid, strlen(vid), &s));
 	return s;
+}
+
+static void expect_same_hash(const char *what, const uint8_t got[32], const uint8_t want[32])
+{
+	print_hash(what, got);
+	if (memcmp(got, want, 32) != 0) {
+		fprintf(stderr, "iodb_demo: %s differs from the hash recorded earlier\n", what);
+		exit(1);
+	}
+}
+
+/*
+ * Prove store/key at the head and verify the proof against the store's root hash: it must
+ * hold for the true value (or absence, want NULL) and fail for a wrong one.
+ */
+static void prove(iodb *db, const char *store, const char *key, const char *want)
+{
+	uint8_t root[32];
+	void *proof = NULL;
+	size_t plen = 0;
+	int rc;
+
+	CHECK(iodb_root_hash(db, NULL, 0, store, root));
+	CHECK(iodb_prove(db, NULL, 0, store, key, strlen(key), &proof, &plen));
+	rc = iodb_verify_proof(root, proof, plen, key, strlen(key), want,
+			       want ? strlen(want) : 0);
+	printf("   %s proof of %s/%s (%zu bytes) against the store root: %s\n",
+	       want ? "existence" : "non-existence", store_label(store), key, plen,
+	       rc == IODB_OK ? "verifies" : iodb_strerror(rc));
+	if (rc != IODB_OK)
+		die("iodb_verify_proof", rc);
+	/* The same proof must not vouch for a value the key does not have. */
+	rc = iodb_verify_proof(root, proof, plen, key, strlen(key), "forged", 6);
+	printf("   the same proof for %s/%s = forged: %s\n", store_label(store), key,
+	       rc == IODB_EPROOF ? "rejected (IODB_EPROOF)" : iodb_strerror(rc));
+	if (rc != IODB_EPROOF) {
+		fprintf(stderr, "iodb_demo: a proof verified a forged value\n");
+		exit(1);
+	}
+	iodb_free(proof);
 }
 
 /* The version tree, gathered by iodb_versions (parents before children). */
@@ -316,6 +378,7 @@ int main(int argc, char **argv)
 	const char *dir = argc > 1 ? argv[1] : DEFAULT_DIR;
 	iodb *db = NULL;
 	iodb_snapshot *s1, *s3;
+	uint8_t hash3[32], hash3b[32], h[32];
 
 	if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
 		fprintf(stderr, "usage: iodb_demo [DIR]   (default %s, wiped first)\n", DEFAULT_DIR);
@@ -352,6 +415,7 @@ int main(int argc, char **argv)
 		commit(db, "block-5", b5, 3);
 	}
 	expect_head(db, "block-5");
+	commit_hash(db, "block-3", hash3);
 
 	printf("== reading at the head and, through snapshots, at older versions\n");
 	expect(db, NULL, "head (block-5):", "accounts", "alice", "55");
@@ -373,6 +437,8 @@ int main(int argc, char **argv)
 	expect(db, NULL, "head (block-3):", "accounts", "dave", NULL);
 	expect(db, NULL, "head (block-3):", NULL, "greeting", "hello again");
 	expect(db, NULL, "head (block-3):", NULL, "height", NULL);
+	commit_hash(db, NULL, h);
+	expect_same_hash("commit hash at the head, as block-3 had:", h, hash3);
 	printf("   the snapshot opened before the rollback still reads block-1:\n");
 	expect(db, s1, "snapshot at block-1:", "accounts", "alice", "100");
 	iodb_snapshot_close(s1);
@@ -391,6 +457,11 @@ int main(int argc, char **argv)
 	expect_head(db, "block-3b");
 	expect(db, NULL, "head (block-3b):", "accounts", "alice", "80");
 	expect(db, NULL, "head (block-3b):", "accounts", "carol", NULL);
+	commit_hash(db, NULL, hash3b);
+
+	printf("== proving keys against the accounts root at the head (ICS23)\n");
+	prove(db, "accounts", "alice", "80");
+	prove(db, "accounts", "carol", NULL);
 
 	{
 		static const char *const all[] = {"block-1", "block-2", "block-3", "block-3b"};
@@ -407,6 +478,10 @@ int main(int argc, char **argv)
 	expect(db, NULL, "head (block-3b):", "accounts", "alice", "80");
 	expect(db, NULL, "head (block-3b):", "accounts", "erin", "10");
 	expect(db, NULL, "head (block-3b):", NULL, "greeting", "hello again");
+	commit_hash(db, NULL, h);
+	expect_same_hash("commit hash of block-3b:", h, hash3b);
+	commit_hash(db, "block-3", h);
+	expect_same_hash("commit hash of block-3: ", h, hash3);
 	s3 = snapshot_at(db, "block-3");
 	expect(db, s3, "snapshot at block-3:", "accounts", "alice", "60");
 	expect(db, s3, "snapshot at block-3:", "accounts", "carol", "30");

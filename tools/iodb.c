@@ -6,7 +6,8 @@
  * One run is one command against one store directory: parse every argument first (so a
  * usage error never touches the store), open the store, do the command, close. Only the
  * writing commands (put, del, update) may create the directory; every other command opens
- * with create_if_missing = 0, so a typo in DIR fails instead of leaving an empty store.
+ * with create_if_missing = 0, so a typo in DIR fails instead of leaving an empty store
+ * (and verify-proof with --root does not open it at all).
  *
  * Arguments: DIR comes first. The global options (--store, --hex, --nosync, --no-create,
  * --help) may appear anywhere after it and are taken out of the list; what remains is the
@@ -16,9 +17,13 @@
  * Bytes: keys, values and version IDs are byte strings. With --hex they are read and printed
  * as hex; without it they are read as given and printed as text when every byte is
  * printable ASCII, otherwise as "0x" followed by hex, so that output lines stay one line.
+ * Hashes and proofs are always hex (lowercase out, either case in).
  *
- * Exit status: 0 success, 1 a store error or a missing key or version, 2 a usage error.
- * Every error is one line on stderr: "iodb: <what>: <iodb_strerror>: <iodb_errmsg>".
+ * Exit status: 0 success, 1 a store error, a missing key or version, or a proof that does
+ * not verify, 2 a usage error. Every error is one line on stderr:
+ * "iodb: <what>: <iodb_strerror>: <iodb_errmsg>".
+ *
+ * args.c has what the commands share (errors, bytes in and out, option parsing).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -57,6 +62,16 @@ static const char usage_text[] =
 	"        Keep only the subtree of the head's ancestor KEEP-1 versions back.\n"
 	"  stats\n"
 	"        Print the store's statistics as JSON.\n"
+	"  hash [--at VID] [--store S]\n"
+	"        Print the commit hash (over every store) at the head or at VID; with\n"
+	"        --store, that store's IAVL root hash (--store \"\" for the default store).\n"
+	"  prove KEY [--at VID] [--out FILE]\n"
+	"        Print an ICS23 proof of KEY's presence or absence as hex, or write its\n"
+	"        bytes to FILE.\n"
+	"  verify-proof KEY [VALUE] --proof HEX|@FILE [--root HEX] [--at VID]\n"
+	"        Check that KEY has VALUE (without VALUE: that KEY is absent) against the\n"
+	"        store's root at the head or VID, or against --root without opening DIR.\n"
+	"        @FILE reads the proof's bytes from FILE. Prints \"ok\".\n"
 	"\n"
 	"Options (anywhere after DIR; \"--\" ends them):\n"
 	"  --store S     use store S instead of the default store\n"
@@ -67,9 +82,10 @@ static const char usage_text[] =
 	"\n"
 	"Without --vid, put and del name the new version by its height (\"7\"), adding\n"
 	"\".1\", \".2\", ... while that ID is taken. Without --hex, a key, value or ID\n"
-	"that is not all printable ASCII prints as 0x followed by hex.\n"
-	"Exit status: 0 success, 1 store error or not found, 2 usage error.\n";
-
+	"that is not all printable ASCII prints as 0x followed by hex. Hashes and\n"
+	"proofs are always hex.\n"
+	"Exit status: 0 success, 1 store error, not found or a proof that does not\n"
+	"verify, 2 usage error.\n";
 
 /* ------------------------------------------------------------------------------------ */
 /* Store access */
@@ -809,6 +825,152 @@ static int cmd_stats(struct cli *c)
 }
 
 /* ------------------------------------------------------------------------------------ */
+/* hash, prove, verify-proof */
+
+static void print_hex_line(const void *p, size_t n)
+{
+	print_bytes(stdout, 1, p, n);
+	putchar('\n');
+}
+
+/* Decode --at, if given, into at (else at stays NULL/0: the head), then open the store. */
+static int open_at(struct cli *c, const struct cmd_args *a, struct bytes *at)
+{
+	int st = EXIT_OK;
+
+	if (a->at != NULL)
+		st = arg_bytes(c, "VID", a->at, at);
+	if (st == EXIT_OK)
+		st = open_db(c);
+	return st;
+}
+
+/* With --store, the store's root hash at --at or the head; without, the commit hash. */
+static int cmd_hash(struct cli *c)
+{
+	struct cmd_args a;
+	struct bytes at = { 0 };
+	uint8_t hash[32];
+	int st, rc;
+
+	st = parse_cmd_args(c, OPT_AT, 0, 0, &a);
+	if (st == EXIT_OK)
+		st = open_at(c, &a, &at);
+	if (st == EXIT_OK) {
+		rc = c->store != NULL ? iodb_root_hash(c->db, at.p, at.n, c->store, hash)
+				      : iodb_commit_hash(c->db, at.p, at.n, hash);
+		if (rc != IODB_OK)
+			st = store_error(rc, "hash");
+		else
+			print_hex_line(hash, sizeof(hash));
+	}
+	bytes_free(&at);
+	return st;
+}
+
+static int cmd_prove(struct cli *c)
+{
+	char buf[SHOW_MAX + 4];
+	struct cmd_args a;
+	struct bytes key = { 0 }, at = { 0 };
+	void *proof = NULL;
+	size_t plen = 0;
+	int st, rc;
+
+	st = parse_cmd_args(c, OPT_AT | OPT_OUT, 1, 1, &a);
+	if (st == EXIT_OK)
+		st = arg_bytes(c, "KEY", a.pos[0], &key);
+	if (st == EXIT_OK)
+		st = open_at(c, &a, &at);
+	if (st == EXIT_OK) {
+		rc = iodb_prove(c->db, at.p, at.n, c->store, key.p, key.n, &proof, &plen);
+		if (rc != IODB_OK)
+			st = store_error(rc, "prove %s", show(c, key.p, key.n, buf));
+		else if (a.out != NULL)
+			st = write_file(a.out, proof, plen);
+		else
+			print_hex_line(proof, plen);
+	}
+	iodb_free(proof);
+	bytes_free(&key);
+	bytes_free(&at);
+	return st;
+}
+
+/* verify-proof's inputs, decoded. val.p NULL: a proof of absence; root.p NULL: the store's. */
+struct proof_check {
+	struct bytes key, val, proof, root;
+};
+
+static void proof_check_free(struct proof_check *pc)
+{
+	bytes_free(&pc->key);
+	bytes_free(&pc->val);
+	bytes_free(&pc->proof);
+	bytes_free(&pc->root);
+}
+
+static int parse_proof_check(const struct cli *c, const struct cmd_args *a,
+			     struct proof_check *pc)
+{
+	int st;
+
+	if (a->proof == NULL)
+		return usage_error("verify-proof: --proof is required");
+	if (a->root != NULL && (a->at != NULL || c->store != NULL))
+		return usage_error("verify-proof: --root excludes --at and --store");
+	st = arg_bytes(c, "KEY", a->pos[0], &pc->key);
+	if (st == EXIT_OK && a->npos == 2)
+		st = arg_bytes(c, "VALUE", a->pos[1], &pc->val);
+	if (st == EXIT_OK && a->root != NULL)
+		st = hex_arg("--root", a->root, &pc->root);
+	if (st == EXIT_OK && pc->root.p != NULL && pc->root.n != 32)
+		return usage_error("bad --root: %zu bytes, a root hash has 32", pc->root.n);
+	if (st == EXIT_OK)
+		st = a->proof[0] == '@' ? read_file(a->proof + 1, &pc->proof)
+					: hex_arg("--proof", a->proof, &pc->proof);
+	return st;
+}
+
+/* The root hash of the store at --at or the head. */
+static int store_root(struct cli *c, const struct cmd_args *a, uint8_t root[32])
+{
+	struct bytes at = { 0 };
+	int st = open_at(c, a, &at), rc;
+
+	if (st == EXIT_OK && (rc = iodb_root_hash(c->db, at.p, at.n, c->store, root)) != IODB_OK)
+		st = store_error(rc, "root hash");
+	bytes_free(&at);
+	return st;
+}
+
+static int cmd_verify_proof(struct cli *c)
+{
+	struct cmd_args a;
+	struct proof_check pc = { 0 };
+	uint8_t root[32];
+	int st, rc;
+
+	st = parse_cmd_args(c, OPT_AT | OPT_PROOF | OPT_ROOT, 1, 2, &a);
+	if (st == EXIT_OK)
+		st = parse_proof_check(c, &a, &pc);
+	if (st == EXIT_OK && pc.root.p != NULL)
+		memcpy(root, pc.root.p, sizeof(root));
+	else if (st == EXIT_OK)
+		st = store_root(c, &a, root);
+	if (st == EXIT_OK) {
+		rc = iodb_verify_proof(root, pc.proof.p, pc.proof.n, pc.key.p, pc.key.n, pc.val.p,
+				       pc.val.n);
+		if (rc != IODB_OK)
+			st = store_error(rc, "verify-proof");
+		else
+			puts("ok");
+	}
+	proof_check_free(&pc);
+	return st;
+}
+
+/* ------------------------------------------------------------------------------------ */
 /* main */
 
 static const struct command commands[] = {
@@ -823,6 +985,10 @@ static const struct command commands[] = {
 	{ "checkout", "VID", cmd_checkout, 0 },
 	{ "clean", "KEEP", cmd_clean, 0 },
 	{ "stats", "", cmd_stats, 0 },
+	{ "hash", "[--at VID] [--store S]", cmd_hash, 0 },
+	{ "prove", "KEY [--at VID] [--out FILE]", cmd_prove, 0 },
+	{ "verify-proof", "KEY [VALUE] --proof HEX|@FILE [--root HEX] [--at VID]",
+	  cmd_verify_proof, 0 },
 };
 
 static int is_help(const char *arg)

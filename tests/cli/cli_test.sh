@@ -107,11 +107,34 @@ expect_error "bad number" 2 "iodb: bad number for --limit*" "$DB" scan --limit -
 expect_error "KEEP 0" 2 "iodb: bad number for KEEP*" "$DB" clean 0
 expect_error "bad update op" 2 "iodb: update: expected KEY=VALUE or --del KEY*" \
 	"$DB" update v1 noequals
+expect_error "hash takes no KEY" 2 "iodb: usage: iodb DIR hash [--at VID]*" "$DB" hash k
+expect_error "prove needs a KEY" 2 "iodb: usage: iodb DIR prove KEY*" "$DB" prove
+expect_error "prove: --proof is verify-proof's" 2 "iodb: prove: unknown option --proof*" \
+	"$DB" prove k --proof 00
+expect_error "verify-proof without --proof" 2 "iodb: verify-proof: --proof is required*" \
+	"$DB" verify-proof k v
+expect_error "verify-proof with 3 positionals" 2 "iodb: usage: iodb DIR verify-proof KEY*" \
+	"$DB" verify-proof k v w --proof 00
+expect_error "verify-proof bad hex proof" 2 "iodb: bad hex for --proof: 'zz'*" \
+	"$DB" verify-proof k --proof 00zz
+expect_error "verify-proof odd hex proof" 2 "iodb: bad hex for --proof: odd number*" \
+	"$DB" verify-proof k --proof 0a0
+expect_error "verify-proof bad hex root" 2 "iodb: bad hex for --root*" \
+	"$DB" verify-proof k --proof 00 --root xy
+expect_error "verify-proof short root" 2 "iodb: bad --root: 31 bytes, a root hash has 32*" \
+	"$DB" verify-proof k --proof 00 --root "$(printf '%062d' 0)"
+expect_error "verify-proof --root with --at" 2 "iodb: verify-proof: --root excludes --at*" \
+	"$DB" verify-proof k --proof 00 --root "$(printf '%064d' 0)" --at 1
+expect_error "verify-proof --root with --store" 2 "iodb: verify-proof: --root excludes*" \
+	"$DB" verify-proof k --proof 00 --root "$(printf '%064d' 0)" --store s
+expect_error "verify-proof bad hex KEY" 2 "iodb: bad hex for KEY*" \
+	"$DB" verify-proof --hex 6 --proof 00
 check "usage errors create nothing" test ! -e "$DB"
 
 # --- read commands never create a store ---------------------------------------------------
 NODIR=$TMP/nonexistent
-for cmd in "get a" "scan" "versions" "head" "stats" "rollback 1" "checkout 1" "clean 1"; do
+for cmd in "get a" "scan" "versions" "head" "stats" "rollback 1" "checkout 1" "clean 1" \
+	"hash" "prove a" "verify-proof a --proof 00"; do
 	# shellcheck disable=SC2086  # split the command into its words
 	expect_error "$cmd on a missing dir" 1 "iodb: open $NODIR: not found*" "$NODIR" $cmd
 	check "$cmd leaves no directory behind" test ! -e "$NODIR"
@@ -283,5 +306,128 @@ stats_shape() {
 run "$B" stats
 check "stats exits 0" test "$RC" = 0
 check "stats prints a JSON object and a newline" stats_shape
+
+# --- Merkle: hash, prove, verify-proof --------------------------------------------------------
+# Hashes computed here from the rules (docs/merkle.md) with coreutils alone.
+# sha256 HEX: SHA-256 of the bytes HEX spells, in hex. hexof TEXT: TEXT's bytes in hex.
+sha256() {
+	local hex=$1 esc=""
+	while [[ -n $hex ]]; do
+		esc+="\\x${hex:0:2}"
+		hex=${hex:2}
+	done
+	printf '%b' "$esc" | sha256sum | cut -c 1-64
+}
+hexof() {
+	printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'
+}
+# iavl_leaf VERSION KEY VALUE (short text): varint 0, varint 1, varint VERSION (zigzag: x2),
+# uvarint len(KEY), KEY, 0x20, SHA-256(VALUE).
+iavl_leaf() {
+	sha256 "$(printf '0002%02x%02x' $(($1 * 2)) ${#2})$(hexof "$2")20$(sha256 "$(hexof "$3")")"
+}
+# commit_leaf NAME ROOT: the CometBFT leaf hash (0x00 prefix) of uvarint len(NAME), NAME,
+# 0x20, SHA-256(ROOT).
+commit_leaf() {
+	sha256 "00$(printf '%02x' ${#1})$(hexof "$1")20$(sha256 "$2")"
+}
+EMPTY=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+ROOT1=$(iavl_leaf 1 hello world)
+check "hello->world at version 1 has the IAVL spec's root" test \
+	"$ROOT1" = 6032661ab0d201132db7a8fa1da6a0afe427e6278bd122c301197680ab79ca02
+COMMIT1=$(commit_leaf "" "$ROOT1") # one store: the leaf is the root
+ROOT_ST=$(iavl_leaf 2 k v)
+COMMIT2=$(sha256 "01$(commit_leaf "" "$ROOT1")$(commit_leaf st "$ROOT_ST")")
+ROOT3=$(iavl_leaf 3 hello there)
+
+M=$TMP/merkle
+expect "merkle v1" 0 "1" "$M" put hello world
+expect "hash --store \"\": the default store's root" 0 "$ROOT1" "$M" hash --store ""
+expect "hash: the commit hash" 0 "$COMMIT1" "$M" hash
+check "the commit hash is not the root hash" test "$COMMIT1" != "$ROOT1"
+expect "merkle v2" 0 "2" "$M" put k v --store st
+expect "merkle v3" 0 "3" "$M" put hello there
+expect "hash of the head's default store" 0 "$ROOT3" "$M" hash --store ""
+expect "hash --at an older version" 0 "$ROOT1" "$M" hash --at 2 --store ""
+expect "hash of a named store" 0 "$ROOT_ST" "$M" hash --store st
+expect "commit hash over two stores" 0 "$COMMIT2" "$M" hash --at 2
+expect "commit hash --at 1" 0 "$COMMIT1" "$M" hash --at 1
+expect "hash --hex --at" 0 "$COMMIT1" "$M" hash --hex --at 31
+expect_error "hash --at an unknown version" 1 "iodb: hash: not found: *" "$M" hash --at nosuch
+expect_error "hash of a store that does not exist" 1 \
+	"iodb: hash: not found: store \"nope\" does not exist*" "$M" hash --store nope
+expect_error "hash of a store before it existed" 1 "iodb: hash: not found: *" \
+	"$M" hash --store st --at 1
+
+# Proofs at version 1 are those of cosmos/iavl (tests/data/iavl_proofs.txt).
+P1=0a1b0a0568656c6c6f1205776f726c641a0b0801180120012a03000202
+A1=12230a0468656c6c1a1b0a0568656c6c6f1205776f726c641a0b0801180120012a03000202
+expect "prove a present key" 0 "$P1" "$M" prove hello --at 1
+expect "prove an absent key" 0 "$A1" "$M" prove hell --at 1
+expect "prove --hex" 0 "$P1" "$M" prove --hex 68656c6c6f --at 31
+expect "verify-proof of presence" 0 "ok" "$M" verify-proof hello world --proof "$P1" --at 1
+expect "verify-proof of absence" 0 "ok" "$M" verify-proof hell --proof "$A1" --at 1
+expect "verify-proof --hex" 0 "ok" "$M" verify-proof --hex 68656c6c6f 776f726c64 --proof "$P1" \
+	--at 31
+expect_error "verify-proof with a wrong value" 1 \
+	"iodb: verify-proof: proof does not verify: *another value*" \
+	"$M" verify-proof hello there --proof "$P1" --at 1
+expect_error "verify-proof against a later root" 1 "iodb: verify-proof: proof does not verify: *" \
+	"$M" verify-proof hello world --proof "$P1"
+expect_error "a presence proof does not prove absence" 1 \
+	"iodb: verify-proof: proof does not verify: *" "$M" verify-proof hello --proof "$P1" --at 1
+expect_error "an absence proof does not prove presence" 1 \
+	"iodb: verify-proof: proof does not verify: *" "$M" verify-proof hell x --proof "$A1" --at 1
+run "$M" prove hello
+P3=$(cat "$TMP/out")
+check "prove at the head" test "$RC" = 0 -a -n "$P3" -a "$P3" != "$P1"
+expect "verify-proof at the head" 0 "ok" "$M" verify-proof hello there --proof "$P3"
+# Flip one hex digit in the middle of a proof with a path: it lands in a sibling's hash.
+G=$TMP/big
+quiet "a tree of nine keys" "$G" update g k1=v1 k2=v2 k3=v3 k4=v4 k5=v5 k6=v6 k7=v7 k8=v8 k9=v9
+run "$G" prove k5
+PG=$(cat "$TMP/out")
+expect "verify-proof with a path" 0 "ok" "$G" verify-proof k5 v5 --proof "$PG"
+MID=$((${#PG} / 2))
+FLIPPED=${PG:0:MID}$(printf '%x' $((0x${PG:MID:1} ^ 1)))${PG:MID+1}
+expect_error "a flipped digit does not verify" 1 \
+	"iodb: verify-proof: proof does not verify: *root*" \
+	"$G" verify-proof k5 v5 --proof "$FLIPPED"
+expect_error "an empty proof does not verify" 1 "iodb: verify-proof: proof does not verify: *" \
+	"$M" verify-proof hello there --proof ""
+
+# --root: DIR is not opened at all.
+expect "verify-proof --root" 0 "ok" "$NODIR" verify-proof hello world --proof "$P1" \
+	--root "$ROOT1"
+check "verify-proof --root leaves no directory behind" test ! -e "$NODIR"
+run "$M" hash --store "" --at 3
+expect "verify-proof --root from hash" 0 "ok" "$M" verify-proof hello there --proof "$P3" \
+	--root "$(cat "$TMP/out")"
+expect_error "verify-proof --root of another version" 1 \
+	"iodb: verify-proof: proof does not verify: *" \
+	"$NODIR" verify-proof hello there --proof "$P3" --root "$ROOT1"
+
+# --out FILE and @FILE.
+quiet "prove --out" "$M" prove hell --at 1 --out "$TMP/proof.bin"
+check "--out writes the raw bytes" test "$(od -An -v -tx1 "$TMP/proof.bin" | tr -d ' \n')" = "$A1"
+expect "verify-proof @FILE" 0 "ok" "$M" verify-proof hell --proof "@$TMP/proof.bin" --at 1
+expect "verify-proof @FILE --root" 0 "ok" "$NODIR" verify-proof hell --proof "@$TMP/proof.bin" \
+	--root "$ROOT1"
+expect_error "verify-proof @FILE that is missing" 1 "iodb: reading $TMP/nofile: *" \
+	"$M" verify-proof hell --proof "@$TMP/nofile"
+expect_error "prove --out into a missing directory" 1 "iodb: writing $TMP/no/dir: *" \
+	"$M" prove hello --out "$TMP/no/dir"
+
+# Stores with nothing to prove against.
+expect_error "prove in a store that does not exist" 1 \
+	"iodb: prove k: not found: store does not exist*" "$M" prove k --store nope
+expect_error "prove in a store before it existed" 1 "iodb: prove k: not found: *" \
+	"$M" prove k --store st --at 1
+expect "merkle v4" 0 "4" "$M" del k --store st
+expect "an emptied store's root is SHA-256 of nothing" 0 "$EMPTY" "$M" hash --store st
+expect_error "prove in an empty tree" 1 "iodb: prove k: not found: *empty*" \
+	"$M" prove k --store st
+expect_error "verify-proof against an unknown version" 1 "iodb: root hash: not found: *" \
+	"$M" verify-proof hello --proof "$A1" --at nosuch
 
 printf '%d passed, 0 failed\n' "$passed"
