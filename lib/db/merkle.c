@@ -427,6 +427,14 @@ static int resolve(iodb *db, const void *vid, size_t vidlen, uint32_t *n, struct
 	return db_merkle_roots(db, *n, r);
 }
 
+static int store_missing(const uint8_t *name, size_t nlen)
+{
+	if (!nlen)
+		return err_set(IODB_NOTFOUND, "the default store does not exist at that version");
+	return err_set(IODB_NOTFOUND, "store \"%.*s\" does not exist at that version", (int)nlen,
+		       (const char *)name);
+}
+
 int iodb_root_hash(iodb *db, const void *vid, size_t vidlen, const char *store, uint8_t hash[32])
 {
 	const uint8_t *name;
@@ -448,8 +456,7 @@ int iodb_root_hash(iodb *db, const void *vid, size_t vidlen, const char *store, 
 		memcpy(hash, m->hash, 32);
 	view_unref(view);
 	mroots_unref(r);
-	return m ? 0 : err_set(IODB_NOTFOUND, "store \"%s\" does not exist at that version",
-			       (const char *)name);
+	return m ? 0 : store_missing(name, nlen);
 }
 
 static int name_order(const void *a, const void *b)
@@ -543,12 +550,13 @@ int iodb_prove(iodb *db, const void *vid, size_t vidlen, const char *store, cons
 	if ((id = stores_find(view->stores, name, nlen)) >= 0)
 		m = mroots_find(r, (uint32_t)id);
 	if (!m) {
-		rc = err_set(IODB_NOTFOUND, "store does not exist at that version");
+		rc = store_missing(name, nlen);
 		goto err;
 	}
 	if (!m->root) {
-		rc = err_set(IODB_NOTFOUND, "the store's tree is empty at that version: nothing "
-					    "to prove against");
+		/* ICS23 proves absence by neighbours; an empty tree has none. */
+		rc = err_set(IODB_NOTFOUND, "the store's tree is empty at that version: ICS23 "
+					    "has no neighbours to prove absence with");
 		goto err;
 	}
 	if (!(st = mem_alloc(2 * 160 * sizeof(*st)))) {

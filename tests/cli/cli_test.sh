@@ -420,7 +420,7 @@ expect_error "prove --out into a missing directory" 1 "iodb: writing $TMP/no/dir
 
 # Stores with nothing to prove against.
 expect_error "prove in a store that does not exist" 1 \
-	"iodb: prove k: not found: store does not exist*" "$M" prove k --store nope
+	"iodb: prove k: not found: store \"nope\" does not exist*" "$M" prove k --store nope
 expect_error "prove in a store before it existed" 1 "iodb: prove k: not found: *" \
 	"$M" prove k --store st --at 1
 expect "merkle v4" 0 "4" "$M" del k --store st
