@@ -171,7 +171,7 @@ int db_merkle_build(iodb *db, struct mroots *parent, const struct jcommit *c,
 	/* Only the commit leader may lend the worker; a rebuild runs on a reader's thread. */
 	struct mpar par = {par_start, par_wait, &db->worker};
 	const struct mpar *pp = hash == 2 && db->o.merkle_threads > 1 ? &par : NULL;
-	struct mroots *r;
+	struct mroots *r = NULL;
 	struct mbuild b;
 	int rc;
 

@@ -69,7 +69,7 @@ int64_t stores_find(const struct stores *s, const uint8_t *name, size_t len)
 
 int stores_add(const struct stores *s, const uint8_t *name, uint8_t len, struct stores **out)
 {
-	struct stores *t;
+	struct stores *t = NULL;
 	uint32_t at = stores_lower_bound(s, name, len);
 
 	RET(stores_alloc(s->n + 1, &t));
@@ -159,8 +159,8 @@ int check_key(const void *key, size_t klen)
 int view_get(struct view *v, const char *store, const void *key, size_t klen, void **val,
 	     size_t *vlen)
 {
-	const uint8_t *name;
-	size_t nlen;
+	const uint8_t *name = NULL;
+	size_t nlen = 0;
 	int64_t sid;
 	struct entry e;
 	void *copy;

@@ -296,7 +296,7 @@ int mtree_set(struct mbuild *b, struct mnode **root, const uint8_t *key, size_t 
 static int node_remove(struct mbuild *b, struct mnode *n, const uint8_t *key, size_t klen,
 		       struct mnode **out, int *newkey)
 {
-	struct mnode *sub;
+	struct mnode *sub = NULL;
 	int left;
 
 	*newkey = 0;

@@ -69,7 +69,8 @@ void model_copy(struct model *dst, const struct model *src)
 {
 	*dst = *src;
 	dst->v = calloc(src->cap ? (size_t)src->cap : 1, sizeof(*dst->v));
-	memcpy(dst->v, src->v, (size_t)src->n * sizeof(*dst->v));
+	if (src->n) /* memcpy from NULL is undefined even for 0 bytes */
+		memcpy(dst->v, src->v, (size_t)src->n * sizeof(*dst->v));
 	for (int i = 0; i < src->n; i++)
 		if (src->v[i].st) {
 			dst->v[i].st = malloc(sizeof(struct m_state));

@@ -1780,20 +1780,34 @@ END_TEST
 
 /* ---- lock ----------------------------------------------------------------------------- */
 
-/* In a child process: try to open dir; exit 0 if the result was `want`. */
+/* The child's side of child_open, in a fresh process image (see main). */
+static int open_child_main(const char *dir, int want)
+{
+	iodb *db = NULL;
+	int rc = iodb_open(dir, NULL, &db);
+
+	if (rc == 0)
+		iodb_close(db);
+	return rc == want ? 0 : 100 - rc;
+}
+
+/*
+ * In another process: try to open dir; exit 0 if the result was `want`. The child execs this
+ * test binary afresh: a fork of a multi-threaded process may not start threads of its own
+ * (TSan refuses), and opening a store starts some.
+ */
 static int child_open(const char *dir, int want)
 {
-	pid_t pid = fork();
+	char wantstr[16];
+	pid_t pid;
 	int status = -1;
 
+	snprintf(wantstr, sizeof(wantstr), "%d", want);
+	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
-		iodb *db = NULL;
-		int rc = iodb_open(dir, NULL, &db);
-
-		if (rc == 0)
-			iodb_close(db);
-		_exit(rc == want ? 0 : 100 - rc);
+		execl("/proc/self/exe", "test_db_api", "--open-child", dir, wantstr, (char *)NULL);
+		_exit(127);
 	}
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert(WIFEXITED(status));
@@ -2046,7 +2060,9 @@ Suite *api_suite(void)
 	return s;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	if (argc == 4 && !strcmp(argv[1], "--open-child"))
+		return open_child_main(argv[2], atoi(argv[3]));
 	return tu_run(api_suite());
 }
