@@ -68,22 +68,25 @@ static char *seg_path(const char *dir, uint64_t seg)
 	return path_join(dir, name);
 }
 
-static void seg_header_encode(uint8_t h[SEG_HEADER], uint64_t seg)
+/* docs/format.md, "Segment header". prev_end: the previous segment's size when this one was
+ * started, so that a previous segment cut at a record boundary is caught at open. */
+static void seg_header_encode(uint8_t h[SEG_HEADER], uint64_t seg, uint64_t prev_end)
 {
-	memset(h, 0, SEG_HEADER);
 	memcpy(h, SEG_MAGIC, 8);
-	put_u32(h + 8, SEG_FORMAT);
-	put_u64(h + 16, seg);
+	put_u64(h + 8, seg);
+	put_u64(h + 16, prev_end);
+	put_u32(h + 24, SEG_FORMAT);
 	put_u32(h + 28, crc_mask(crc32c(h, 28)));
 }
 
-/* 0 if h is a valid header of segment seg, -1 otherwise. */
-static int seg_header_check(const uint8_t *h, uint64_t seg)
+/* 0 if h is a valid header of segment seg (*prev_end set), -1 otherwise. */
+static int seg_header_check(const uint8_t *h, uint64_t seg, uint64_t *prev_end)
 {
 	if (memcmp(h, SEG_MAGIC, 8) != 0 || get_u32(h + 28) != crc_mask(crc32c(h, 28)))
 		return -1;
-	if (get_u32(h + 8) != SEG_FORMAT || get_u64(h + 16) != seg)
+	if (get_u32(h + 24) != SEG_FORMAT || get_u64(h + 8) != seg)
 		return -1;
+	*prev_end = get_u64(h + 16);
 	return 0;
 }
 
@@ -132,6 +135,8 @@ int journal_rec_end(struct buf *b, size_t mark, uint8_t type)
 	if (len > JREC_MAX_PAYLOAD)
 		return err_set(IODB_EINVAL, "journal record of %zu bytes exceeds the %u-byte limit",
 			       len, JREC_MAX_PAYLOAD);
+	if (type == 0)
+		return err_set(IODB_EINVAL, "journal record type 0 is reserved (invalid on disk)");
 	put_u32(h + 4, (uint32_t)len);
 	h[8] = type;
 	put_u32(h + 12, crc_mask(crc32c(h + JREC_HEADER, len)));
@@ -140,7 +145,7 @@ int journal_rec_end(struct buf *b, size_t mark, uint8_t type)
 }
 
 /* Create segment seg, durable (header fsynced, directory fsynced), open to append. */
-static int seg_create(struct journal *j, uint64_t seg, struct env_file **fp)
+static int seg_create(struct journal *j, uint64_t seg, uint64_t prev_end, struct env_file **fp)
 {
 	uint8_t h[SEG_HEADER];
 	char *path = seg_path(j->dir, seg);
@@ -149,7 +154,7 @@ static int seg_create(struct journal *j, uint64_t seg, struct env_file **fp)
 
 	if (!path)
 		return err_set(IODB_ENOMEM, "out of memory");
-	seg_header_encode(h, seg);
+	seg_header_encode(h, seg, prev_end);
 	ERR(env_open_append(j->env, path, &f));
 	if (env_file_size(f) != 0)
 		ERR(env_file_truncate(f, 0));
@@ -236,20 +241,21 @@ err:
 
 /*
  * Replay one segment. *keep gets the length of its valid prefix (for the last segment, the
- * point to truncate to).
+ * point to truncate to). prev (path and size of the segment before, or NULL) is checked
+ * against what this segment's header says it was.
  */
-static int seg_replay(struct journal *j, uint64_t seg, int last, journal_replay_fn fn,
-		      void *ctx, uint64_t *keep)
+static int seg_replay(struct journal *j, uint64_t seg, int last, const char *prev,
+		      uint64_t prev_size, journal_replay_fn fn, void *ctx, uint64_t *keep)
 {
 	char *path = seg_path(j->dir, seg);
 	uint8_t *p = NULL;
-	uint64_t size = 0, off;
+	uint64_t size = 0, off, prev_end = 0;
 	int rc;
 
 	if (!path)
 		return err_set(IODB_ENOMEM, "out of memory");
 	ERR(read_file(j->env, path, &p, &size));
-	if (size < SEG_HEADER || seg_header_check(p, seg) != 0) {
+	if (size < SEG_HEADER || seg_header_check(p, seg, &prev_end) != 0) {
 		/* A segment is made durable before records go in, so a bad header is a torn
 		 * creation only if nothing follows it in the last segment. */
 		if (last && size <= SEG_HEADER) {
@@ -258,6 +264,13 @@ static int seg_replay(struct journal *j, uint64_t seg, int last, journal_replay_
 			goto out;
 		}
 		rc = ERR_CORRUPT(path, 0, "bad journal segment header");
+		goto err;
+	}
+	if (prev && prev_end != prev_size) {
+		/* Every record of the segment before is valid, but some are missing at its end. */
+		rc = ERR_CORRUPT(prev, prev_size, "journal segment ends at %" PRIu64 " bytes, but the "
+						  "next segment records that it ended at %" PRIu64,
+				 prev_size, prev_end);
 		goto err;
 	}
 	for (off = SEG_HEADER; off < size;) {
@@ -288,7 +301,8 @@ int journal_open(struct env *env, const char *dir, int create, const struct jour
 {
 	struct journal *j = mem_calloc(1, sizeof(*j));
 	struct seg_list segs = {0};
-	uint64_t keep = 0;
+	uint64_t keep = 0, prev_size = 0;
+	char *prev = NULL; /* path of the segment before the one being replayed */
 	int rc;
 
 	if (!j || !(j->dir = mem_dup(dir, strlen(dir) + 1))) {
@@ -316,13 +330,21 @@ int journal_open(struct env *env, const char *dir, int create, const struct jour
 	for (size_t i = 0; i < segs.n; i++) {
 		int last = i + 1 == segs.n;
 
-		ERR(seg_replay(j, segs.v[i], last, fn, ctx, &keep));
-		if (!last)
+		mem_free(prev);
+		prev = i ? seg_path(dir, segs.v[i - 1]) : NULL;
+		if (i && !prev) {
+			rc = err_set(IODB_ENOMEM, "out of memory");
+			goto err;
+		}
+		ERR(seg_replay(j, segs.v[i], last, prev, keep, fn, ctx, &keep));
+		if (!last) {
 			j->older_bytes += keep;
+			prev_size = keep;
+		}
 	}
 	if (segs.n == 0) {
 		j->first_seg = j->cur_seg = 1;
-		ERR(seg_create(j, 1, &j->cur));
+		ERR(seg_create(j, 1, 0, &j->cur));
 	} else {
 		char *path = seg_path(dir, segs.v[segs.n - 1]);
 
@@ -332,7 +354,8 @@ int journal_open(struct env *env, const char *dir, int create, const struct jour
 			rc = err_set(IODB_ENOMEM, "out of memory");
 			goto err;
 		}
-		rc = keep == 0 ? seg_create(j, j->cur_seg, &j->cur)
+		/* A last segment torn while being created is made again, as it was. */
+		rc = keep == 0 ? seg_create(j, j->cur_seg, prev_size, &j->cur)
 			       : env_open_append(env, path, &j->cur);
 		mem_free(path);
 		if (rc)
@@ -345,10 +368,12 @@ int journal_open(struct env *env, const char *dir, int create, const struct jour
 	}
 	j->cur_bytes = env_file_size(j->cur);
 	mem_free(segs.v);
+	mem_free(prev);
 	*jp = j;
 	return 0;
 err:
 	mem_free(segs.v);
+	mem_free(prev);
 	journal_close(j);
 	*jp = NULL;
 	return rc;
@@ -382,7 +407,7 @@ static int journal_rotate(struct journal *j)
 	RET(env_file_sync(j->cur));
 	j->syncs++;
 	j->unsynced = 0; /* what follows goes to the new segment, durable from its header on */
-	RET(seg_create(j, j->cur_seg + 1, &f));
+	RET(seg_create(j, j->cur_seg + 1, size, &f));
 	env_file_close(j->cur);
 	j->cur = f;
 	j->cur_seg++;

@@ -61,9 +61,10 @@ int journal_rec_end(struct buf *b, size_t mark, uint8_t type);
  * the current one is full); *at (if given) gets the position of b's first byte, so record i
  * of b lies at at->off + its offset in b. Not yet durable: see journal_sync.
  *
- * On any failure of a write or fsync the segment is cut back to its last durable size and
- * the journal refuses every later write (IODB_EIO) until reopened: after a failed fsync the
- * kernel may have dropped the pages, so nothing can be retried safely.
+ * On a failed write the segment is cut back to where this append started; on a failed
+ * fsync, to its size at the last fsync. Either way the journal then refuses every later
+ * write (IODB_EIO) until reopened: after a failed fsync the kernel may have dropped the
+ * pages, so nothing can be retried safely.
  */
 int journal_append(struct journal *j, const struct buf *b, struct jpos *at);
 /* Make everything appended durable (fdatasync, with o.sync; a no-op without). */

@@ -206,7 +206,8 @@ uint64_t env_bytes_written(struct env *e);
  * Simulate a power cut now: every file written through this env loses the bytes after its
  * last fdatasync (when `garbage` is set, a few random bytes stand in for them, as a torn
  * write would leave), and creates and renames not followed by a directory fsync are undone.
- * Every later call through the env fails with EIO.
+ * Every later write-side call through the env (write, fsync, truncate, rename, unlink,
+ * mkdir, open to write) fails with EIO; reads still work, so a test can look at the result.
  */
 void env_crash(struct env *e, int garbage, uint64_t seed);
 

@@ -389,7 +389,9 @@ START_TEST(test_commit_rejects_ops)
 				cb_op(&c, (uint8_t)kind, 0, key64k, klens[i], "v", 1);
 				cb_encode(&out, &c, 1, 0, 1, "v", 1);
 				ck_assert_int_eq(decode_rc(out.p, out.len),
-						 klens[i] >= 1 && klens[i] <= IODB_MAX_KEY ? 0 : -1);
+						 klens[i] >= 1 && klens[i] <= IODB_MAX_KEY
+							 ? 0
+							 : -1);
 				cb_free(&c);
 			}
 	}
@@ -767,7 +769,8 @@ START_TEST(test_write_replay)
 		ck_ok(jt_open(&t));
 		syncs0 = env_op_count(t.e, ENV_OP_SYNC);
 		writes = write_range(&t, 0, 60, 1);
-		ck_assert_uint_eq(env_op_count(t.e, ENV_OP_SYNC) - syncs0, sync ? (uint64_t)writes : 0);
+		ck_assert_uint_eq(env_op_count(t.e, ENV_OP_SYNC) - syncs0,
+				  sync ? (uint64_t)writes : 0);
 		ck_assert_uint_eq(env_op_count(t.e, ENV_OP_WRITE), 1 + (uint64_t)writes);
 		journal_get_stats(t.j, &st);
 		ck_assert_uint_eq(st.bytes_written, frame_bytes(0, 60));
@@ -1294,8 +1297,9 @@ START_TEST(test_torn_tail_every_offset)
 		for (uint32_t i = 0; i < whole; i++)
 			ids[i] = i;
 		check_seen_ids(&t, ids, whole);
-		ck_assert_msg(tu_file_size(seg1) == (long long)keep, "cut %zu: size %lld, want %llu",
-			      cut, tu_file_size(seg1), (unsigned long long)keep);
+		ck_assert_msg(tu_file_size(seg1) == (long long)keep,
+			      "cut %zu: size %lld, want %llu", cut, tu_file_size(seg1),
+			      (unsigned long long)keep);
 		ids[whole] = 500;
 		write_ids(&t, ids + whole, 1, 0);
 		ck_ok(jt_open(&t));
@@ -1451,6 +1455,49 @@ START_TEST(test_damage_nonlast_segment)
 }
 END_TEST
 
+/*
+ * A segment other than the last, cut exactly at a record boundary: each record left is
+ * valid, so only the next segment's header (which records where this one ended) can tell
+ * that acknowledged records are gone. Open must fail naming the cut segment, never open
+ * quietly without them.
+ */
+START_TEST(test_cut_at_record_boundary)
+{
+	struct jt t;
+	struct layout l;
+	uint64_t nseg;
+	int cuts = 0;
+
+	build(&t, 512, 40);
+	layout_of(&t, &l);
+	nseg = l.seg[l.n - 1];
+	ck_assert_uint_ge(nseg, 3);
+	for (uint64_t s = 1; s < nseg; s++) {
+		char *path = seg_file(&t, s);
+		struct image im = img_read(path);
+
+		/* Every boundary short of the segment's end: after its header, after each record. */
+		for (uint32_t i = 0; i < l.n; i++) {
+			uint64_t at = l.off[i];
+
+			if (l.seg[i] != s)
+				continue;
+			ck_assert_int_eq(tu_write_file(path, im.d, at), 0);
+			ck_rc(jt_open(&t), IODB_ECORRUPT);
+			ck_msg_has(path);
+			cuts++;
+		}
+		ck_assert_int_eq(tu_write_file(path, im.d, im.len), 0);
+		free(im.d);
+		free(path);
+	}
+	ck_assert_int_gt(cuts, 10);
+	ck_ok(jt_open(&t)); /* restored: everything back */
+	ck_assert_uint_eq(t.seen.n, l.n);
+	jt_done(&t);
+}
+END_TEST
+
 START_TEST(test_segment_header)
 {
 	struct jt t;
@@ -1501,7 +1548,6 @@ START_TEST(test_segment_header)
 		ck_assert_int_eq(tu_write_file(p2, h2.d, h2.len), 0);
 		ck_rc(jt_open(&t), IODB_ECORRUPT);
 		ck_msg_has(p2);
-		memcpy(h2.d, h3.d, SEG_HEADER); /* restore below from a fresh read */
 		free(h2.d);
 		free(h3.d);
 		free(p2);
@@ -1668,7 +1714,8 @@ static void random_commit(uint64_t *seed, struct buf *out)
 
 static void mutate(uint64_t *seed, struct buf *b)
 {
-	static const uint8_t interesting[] = {0, 1, 2, 0x3f, 0x40, 0x41, 0x7f, 0x80, 0x81, 0xfe, 0xff};
+	static const uint8_t interesting[] = {0,    1,    2,    0x3f, 0x40, 0x41,
+					      0x7f, 0x80, 0x81, 0xfe, 0xff};
 	int k = 1 + (int)tu_below(seed, 4);
 
 	while (k--) {
@@ -1960,6 +2007,7 @@ static Suite *journal_suite(void)
 	tcase_add_test(tc, test_flip_record);
 	tcase_add_test(tc, test_damage_nonlast_segment);
 	tcase_add_test(tc, test_segment_header);
+	tcase_add_test(tc, test_cut_at_record_boundary);
 	tcase_add_test(tc, test_crash);
 	suite_add_tcase(s, tc);
 
