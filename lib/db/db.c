@@ -195,7 +195,8 @@ static int replay_commit(iodb *db, const struct jcommit *c, const char *path,
 	struct mroots *mr = NULL;
 	int rc;
 
-	if (c->n < g->next_n || c->parent != g->head || (c->parent && !parent) ||
+	/* Numbers are given in commit order, one after another: a gap is a lost record. */
+	if (c->n != g->next_n || c->parent != g->head || (c->parent && !parent) ||
 	    (parent && c->height != parent->height + 1))
 		return ERR_CORRUPT(path, pos->off,
 				   "commit record of version %u does not follow the version graph "
