@@ -175,6 +175,10 @@ struct worker {
 int worker_init(struct worker *w);
 /* Wait for the previous task, then start fn(arg) on the worker. */
 void worker_run(struct worker *w, void (*fn)(void *arg), void *arg);
+/* Start fn(arg) on the worker if it is idle: 1 if started, 0 if it is busy (or absent). */
+int worker_try_run(struct worker *w, void (*fn)(void *arg), void *arg);
+/* 1 while a task runs. */
+int worker_busy(struct worker *w);
 /* Wait until the worker is idle. */
 void worker_wait(struct worker *w);
 /* Wait, then stop the thread. */

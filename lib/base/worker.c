@@ -61,6 +61,34 @@ void worker_run(struct worker *w, void (*fn)(void *arg), void *arg)
 	pthread_mutex_unlock(&w->mu);
 }
 
+int worker_busy(struct worker *w)
+{
+	int busy;
+
+	pthread_mutex_lock(&w->mu);
+	busy = w->busy;
+	pthread_mutex_unlock(&w->mu);
+	return busy;
+}
+
+int worker_try_run(struct worker *w, void (*fn)(void *arg), void *arg)
+{
+	int started = 0;
+
+	if (!w->up)
+		return 0;
+	pthread_mutex_lock(&w->mu);
+	if (!w->busy) {
+		w->fn = fn;
+		w->arg = arg;
+		w->busy = 1;
+		started = 1;
+		pthread_cond_broadcast(&w->cv);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return started;
+}
+
 void worker_destroy(struct worker *w)
 {
 	if (w->up) {

@@ -235,11 +235,12 @@ struct iodb {
 int db_merkle_build(iodb *db, struct mroots *parent, const struct jcommit *c,
 		    const uint32_t *ids, int hash, struct mroots **out);
 void db_merkle_trim(iodb *db, uint32_t n);
-/* The graveyard: roots that left the window wait there to be freed. The leader swaps the
- * filling list into the busy one (worker idle) and the worker frees the busy one after its
- * memtable inserts; db_merkle_bury frees both now (open, close, control records). */
+/* The graveyard: roots that left the window wait there to be freed. After publishing, the
+ * leader hands them to the worker if it is idle (db_merkle_bury_later) and never waits for
+ * that; db_merkle_bury frees everything now (open, close). */
 void db_merkle_grave_swap(iodb *db);
 void db_merkle_bury_busy(iodb *db);
+void db_merkle_bury_later(iodb *db);
 void db_merkle_bury(iodb *db);
 void db_merkle_finish_all(iodb *db);
 int db_merkle_roots(iodb *db, uint32_t n, struct mroots **out);

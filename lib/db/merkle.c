@@ -155,9 +155,10 @@ static void mroots_hash(struct mroots *r, int threads)
 
 /* ---- Building at commit and at replay ------------------------------------------------- */
 
-static void par_start(void *ctx, void (*fn)(void *arg), void *arg)
+/* Never wait for the worker here: it may be freeing a large version's nodes. */
+static int par_start(void *ctx, void (*fn)(void *arg), void *arg)
 {
-	worker_run(ctx, fn, arg);
+	return worker_try_run(ctx, fn, arg);
 }
 
 static void par_wait(void *ctx)
@@ -240,6 +241,21 @@ void db_merkle_bury_busy(iodb *db)
 	for (uint32_t i = 0; i < db->ngrave_busy; i++)
 		mroots_unref(db->grave_busy[i]);
 	db->ngrave_busy = 0;
+}
+
+static void bury_task(void *arg)
+{
+	db_merkle_bury_busy(arg);
+}
+
+void db_merkle_bury_later(iodb *db)
+{
+	/* Only the commit leader starts worker tasks, so idle now means idle until we start. */
+	if (!db->ngrave || worker_busy(&db->worker))
+		return; /* the roots wait for the next commit */
+	db_merkle_grave_swap(db);
+	if (!worker_try_run(&db->worker, bury_task, db))
+		db_merkle_bury_busy(db); /* no worker thread */
 }
 
 void db_merkle_bury(iodb *db)

@@ -239,8 +239,7 @@ static uint64_t first_height(const iodb *db)
 	return db->o.initial_height ? db->o.initial_height : 1;
 }
 
-/* Memtable inserts of a group, on the worker while the leader builds Merkle roots; then the
- * roots earlier commits dropped are freed. */
+/* Memtable inserts of a group, on the worker while the leader builds Merkle roots. */
 struct data_task {
 	iodb *db;
 	struct writer *first, *last;
@@ -264,7 +263,6 @@ static void data_task_run(void *arg)
 		if (w == t->last)
 			break;
 	}
-	db_merkle_bury_busy(t->db);
 }
 
 static void free_ids(struct writer *first, struct writer *last)
@@ -281,6 +279,7 @@ static void free_ids(struct writer *first, struct writer *last)
 static int lead_updates(iodb *db, struct writer *first, struct writer *last)
 {
 	struct data_task task = {db, first, last, 0, ""};
+	int async;
 	struct vgraph *g = &db->vg;
 	uint32_t n = g->next_n, parent = g->head, nvalid = 0;
 	uint64_t height = parent ? vg_get(g, parent)->height + 1 : first_height(db);
@@ -356,8 +355,10 @@ static int lead_updates(iodb *db, struct writer *first, struct writer *last)
 		if (w == last)
 			break;
 	}
-	db_merkle_grave_swap(db); /* the worker is idle: every commit ends waiting for it */
-	worker_run(&db->worker, data_task_run, &task);
+	/* The worker, if idle, does the memtable inserts; if it is still freeing old roots (a
+	 * large version left the window), the leader does them itself rather than wait. */
+	if (!(async = worker_try_run(&db->worker, data_task_run, &task)))
+		data_task_run(&task);
 	for (w = first; db->o.merkle; w = w->next) {
 		if (!w->rc) {
 			writer_commit(w, w->parent, w->height, &c);
@@ -368,7 +369,8 @@ static int lead_updates(iodb *db, struct writer *first, struct writer *last)
 		if (w == last)
 			break;
 	}
-	worker_wait(&db->worker);
+	if (async)
+		worker_wait(&db->worker);
 	if (rc == 0 && task.rc)
 		rc = err_set(task.rc, "%s", task.msg);
 	if (rc) {
@@ -405,6 +407,7 @@ static int lead_updates(iodb *db, struct writer *first, struct writer *last)
 	ERR(publish_head(db));
 	pthread_rwlock_unlock(&db->vg_lock);
 	free_ids(first, last);
+	db_merkle_bury_later(db);
 	return 0;
 err:
 	if (locked)

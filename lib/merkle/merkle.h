@@ -93,10 +93,11 @@ int mtree_set(struct mbuild *b, struct mnode **root, const uint8_t *key, size_t 
 /* Remove key; a key that is absent leaves the tree exactly as it was (*removed = 0). */
 int mtree_remove(struct mbuild *b, struct mnode **root, const uint8_t *key, size_t klen,
 		 int *removed);
-/* A second thread lent to mtree_finish: start(ctx, fn, arg) runs fn(arg) beside the
- * caller, wait(ctx) waits for it. */
+/* A second thread lent to mtree_finish: start(ctx, fn, arg) runs fn(arg) beside the caller
+ * and returns 1, or returns 0 if the thread is busy (the caller then runs fn itself);
+ * wait(ctx) waits for a started fn. */
 struct mpar {
-	void (*start)(void *ctx, void (*fn)(void *arg), void *arg);
+	int (*start)(void *ctx, void (*fn)(void *arg), void *arg);
 	void (*wait)(void *ctx);
 	void *ctx;
 };

@@ -486,9 +486,13 @@ int mtree_finish(struct mbuild *b, struct mnode *root, int hash, const struct mp
 		   mine(b, root->u.c.left) && mine(b, root->u.c.right)) {
 		/* The two halves share no node of this build. */
 		job = (struct finish_job){b, root->u.c.left, hash};
-		par->start(par->ctx, finish_job_run, &job);
-		finish_node(b, root->u.c.right, hash);
-		par->wait(par->ctx);
+		if (par->start(par->ctx, finish_job_run, &job)) {
+			finish_node(b, root->u.c.right, hash);
+			par->wait(par->ctx);
+		} else {
+			finish_node(b, root->u.c.right, hash);
+			finish_job_run(&job);
+		}
 		if (hash)
 			node_hash(root);
 	} else {
