@@ -110,7 +110,7 @@ START_TEST(test_varint_go_vectors)
 
 		memset(got, 0xee, sizeof(got));
 		gn = put_uvarint(got, uvarint_vec[i].v);
-		ck_assert_msg(gn == wn && memcmp(got, want, wn) == 0, "put_uvarint(%llu): %zu bytes",
+		ck_assert_msg(gn == wn && memcmp(got, want, wn) == 0, "put_uvarint(%llu): %zu",
 			      (unsigned long long)uvarint_vec[i].v, gn);
 		ck_assert_uint_eq(got[gn], 0xee);
 		ck_assert_int_eq(decode_uvarint(want, wn, &back, &used), 0);
@@ -462,7 +462,8 @@ START_TEST(test_crc_alignments)
 
 			ck_assert_msg(crc32c(b + off, len) == crc_ref(0, b + off, len),
 				      "offset %zu length %zu", off, len);
-			ck_assert_msg(crc32c_extend(init, b + off, len) == crc_ref(init, b + off, len),
+			ck_assert_msg(crc32c_extend(init, b + off, len) ==
+					      crc_ref(init, b + off, len),
 				      "extend: offset %zu length %zu", off, len);
 		}
 	big = malloc(bign + 8);

@@ -197,7 +197,8 @@ static size_t capture(iodb *db, struct sbuf *out)
 				sb_bytes(out, k, klen);
 				sb_bytes(out, val, vlen);
 			}
-			REQUIRE(rc == IODB_NOTFOUND, "iteration ended with %d: %s", rc, iodb_errmsg());
+			REQUIRE(rc == IODB_NOTFOUND, "iteration ended with %d: %s", rc,
+				iodb_errmsg());
 			sb_u64(out, UINT64_MAX - 1);
 			iodb_iter_close(it);
 		}
@@ -211,11 +212,11 @@ static size_t capture(iodb *db, struct sbuf *out)
 
 /* "+ID" update, "<ID" rollback, "@ID" checkout, "#N" clean keeping N. */
 static const char *const script[] = {
-	"+v1",	"+v2",	"+v3",	"+v4",	"+v5",	"+v6",	"+v7",	"+v8",	"+v9",	"+v10",
-	"<v7",	"+v8",	"+v9",	"+v10", "+v11", "+v12", "+v13", "+v14", "@v3",	"+b1",
-	"+b2",	"+b3",	"+b4",	"+b5",	"@v14", "+v15", "+v16", "+v17", "+v18", "+v19",
-	"+v20", "#12",	"+v21", "+v22", "+v23", "+v24", "+v25", "+v26", "+v27", "+v28",
-	"@v25", "+c1",	"+c2",	"@v28", "+v29", "+v30",
+	"+v1", "+v2", "+v3", "+v4", "+v5", "+v6", "+v7", "+v8", "+v9", "+v10",
+	"<v7", "+v8", "+v9", "+v10", "+v11", "+v12", "+v13", "+v14", "@v3", "+b1",
+	"+b2", "+b3", "+b4", "+b5", "@v14", "+v15", "+v16", "+v17", "+v18", "+v19",
+	"+v20", "#12", "+v21", "+v22", "+v23", "+v24", "+v25", "+v26", "+v27", "+v28",
+	"@v25", "+c1", "+c2", "@v28", "+v29", "+v30",
 };
 #define NSTEPS (sizeof(script) / sizeof(script[0]))
 
@@ -754,7 +755,8 @@ START_TEST(test_cut_other_segments)
 			cut_trial(&f, i, cut);
 		for (size_t r = 0; r < f.nrecs; r++)
 			if (f.recs[r].seg == f.files[i].seg)
-				for (uint64_t cut = f.recs[r].end - 1; cut <= f.recs[r].end + 1; cut++)
+				for (uint64_t cut = f.recs[r].end - 1; cut <= f.recs[r].end + 1;
+				     cut++)
 					if (cut < len)
 						cut_trial(&f, i, cut);
 		for (int n = 0; n < 100; n++)
@@ -954,7 +956,8 @@ START_TEST(test_hostile_random)
 
 				p.len = 0;
 				if (tu_below(&seed, 2)) {
-					const struct rec *src = &f.recs[tu_below(&seed, (uint32_t)f.nrecs)];
+					const struct rec *src =
+						&f.recs[tu_below(&seed, (uint32_t)f.nrecs)];
 
 					put(&p, src->p, src->len);
 					mutate(&seed, &p);
