@@ -100,3 +100,25 @@ int tu_run(Suite *s)
 	srunner_free(sr);
 	return failed ? 1 : 0;
 }
+
+int tu_collect_version(void *ctx, const void *vid, size_t vidlen, const void *parent,
+		       size_t parentlen, uint64_t height)
+{
+	struct tu_vlist *l = ctx;
+	struct tu_vrec *r;
+
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 64;
+		l->v = realloc(l->v, l->cap * sizeof(*l->v));
+	}
+	r = &l->v[l->n++];
+	memset(r, 0, sizeof(*r));
+	memcpy(r->vid, vid, vidlen);
+	r->vidlen = vidlen;
+	r->has_parent = parent != NULL;
+	if (parent)
+		memcpy(r->parent, parent, parentlen);
+	r->parentlen = parentlen;
+	r->height = height;
+	return 0;
+}

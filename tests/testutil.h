@@ -47,6 +47,23 @@ static inline uint32_t tu_below(uint64_t *s, uint32_t n)
 	} while (0)
 #define ck_ok(call) ck_rc(call, IODB_OK)
 
+/* The version list as iodb_versions reports it: tu_collect_version is its callback (ctx: a
+ * zeroed struct tu_vlist; free .v when done). */
+struct tu_vrec {
+	char vid[IODB_MAX_VID + 1];
+	size_t vidlen;
+	char parent[IODB_MAX_VID + 1];
+	size_t parentlen;
+	int has_parent;
+	uint64_t height;
+};
+struct tu_vlist {
+	struct tu_vrec *v;
+	size_t n, cap;
+};
+int tu_collect_version(void *ctx, const void *vid, size_t vidlen, const void *parent,
+		       size_t parentlen, uint64_t height);
+
 /* Run a suite; returns the number of failures (main returns it != 0). */
 int tu_run(Suite *s);
 

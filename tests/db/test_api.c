@@ -189,51 +189,16 @@ static void expect_no_version_at(int line, iodb *db, const char *vid)
 }
 #define expect_no_version(db, vid) expect_no_version_at(__LINE__, (db), (vid))
 
-/* The version list, as iodb_versions reports it. */
-struct vrec {
-	char vid[IODB_MAX_VID + 1];
-	size_t vidlen;
-	char parent[IODB_MAX_VID + 1];
-	size_t parentlen;
-	int has_parent;
-	uint64_t height;
-};
-struct vlist {
-	struct vrec *v;
-	size_t n, cap;
-};
 
-static int collect_version(void *ctx, const void *vid, size_t vidlen, const void *parent,
-			   size_t parentlen, uint64_t height)
+static struct tu_vlist versions_of(iodb *db)
 {
-	struct vlist *l = ctx;
-	struct vrec *r;
+	struct tu_vlist l = {0};
 
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 16;
-		l->v = realloc(l->v, l->cap * sizeof(*l->v));
-	}
-	r = &l->v[l->n++];
-	memset(r, 0, sizeof(*r));
-	memcpy(r->vid, vid, vidlen);
-	r->vidlen = vidlen;
-	r->has_parent = parent != NULL;
-	if (parent)
-		memcpy(r->parent, parent, parentlen);
-	r->parentlen = parentlen;
-	r->height = height;
-	return 0;
-}
-
-static struct vlist versions_of(iodb *db)
-{
-	struct vlist l = {0};
-
-	ck_ok(iodb_versions(db, collect_version, &l));
+	ck_ok(iodb_versions(db, tu_collect_version, &l));
 	return l;
 }
 
-static const struct vrec *vl_find(const struct vlist *l, const char *vid, size_t *idx)
+static const struct tu_vrec *vl_find(const struct tu_vlist *l, const char *vid, size_t *idx)
 {
 	for (size_t i = 0; i < l->n; i++)
 		if (l->v[i].vidlen == strlen(vid) && memcmp(l->v[i].vid, vid, l->v[i].vidlen) == 0) {
@@ -250,7 +215,7 @@ static const struct vrec *vl_find(const struct vlist *l, const char *vid, size_t
  */
 static void expect_versions_at(int line, iodb *db, ...)
 {
-	struct vlist l = versions_of(db);
+	struct tu_vlist l = versions_of(db);
 	size_t want = 0;
 	const char *vid;
 	va_list ap;
@@ -260,7 +225,7 @@ static void expect_versions_at(int line, iodb *db, ...)
 		const char *parent = va_arg(ap, const char *);
 		int height = va_arg(ap, int);
 		size_t i, pi;
-		const struct vrec *r = vl_find(&l, vid, &i);
+		const struct tu_vrec *r = vl_find(&l, vid, &i);
 
 		want++;
 		ck_assert_msg(r != NULL, "line %d: version %s is not listed", line, vid);
@@ -340,7 +305,7 @@ static void dump_store(iodb *db, iodb_snapshot *s, const char *store, struct str
 /* A full description of the store: head, versions, and every store's contents at each. */
 static char *digest(iodb *db, const char *const *stores, size_t nstores)
 {
-	struct vlist l = versions_of(db);
+	struct tu_vlist l = versions_of(db);
 	struct str out = {0};
 	void *head;
 	size_t hl;
@@ -679,7 +644,7 @@ START_TEST(test_args_db_calls)
 
 	/* Nothing above changed the store: vid255 then v2, and k=v. */
 	{
-		struct vlist l = versions_of(db);
+		struct tu_vlist l = versions_of(db);
 
 		ck_assert_uint_eq(l.n, 2);
 		ck_assert(l.v[0].vidlen == 255 && memcmp(l.v[0].vid, vid255, 255) == 0);
@@ -841,7 +806,7 @@ START_TEST(test_basic_limits)
 
 	/* The 255-byte ID works everywhere an ID goes, and survives a reopen. */
 	{
-		struct vlist l = versions_of(db);
+		struct tu_vlist l = versions_of(db);
 
 		ck_assert_uint_eq(l.n, 1);
 		ck_assert_uint_eq(l.v[0].vidlen, sizeof(vid));
@@ -861,7 +826,7 @@ START_TEST(test_basic_limits)
 	ck_ok(iodb_rollback(db, vid, sizeof(vid)));
 	expect_no_version(db, "next");
 	{
-		struct vlist l = versions_of(db);
+		struct tu_vlist l = versions_of(db);
 
 		ck_assert_uint_eq(l.n, 1);
 		ck_assert_uint_eq(l.v[0].vidlen, sizeof(vid));
@@ -1216,7 +1181,7 @@ START_TEST(test_versions_keep_option)
 	o.keep_versions = 3;
 	db = xopen(dir, &o);
 	for (int i = 1; i <= 8; i++) {
-		struct vlist l;
+		struct tu_vlist l;
 		int first = i > 3 ? i - 2 : 1;
 
 		snprintf(vid, sizeof(vid), "v%d", i);
@@ -1226,7 +1191,7 @@ START_TEST(test_versions_keep_option)
 		l = versions_of(db);
 		ck_assert_uint_eq(l.n, (size_t)(i - first + 1));
 		for (int j = first; j <= i; j++) {
-			const struct vrec *r;
+			const struct tu_vrec *r;
 			char want[16];
 
 			snprintf(want, sizeof(want), "v%d", j);
@@ -1919,8 +1884,8 @@ static void random_history(iodb *db, uint64_t *seed, int nver)
 		iodb_batch_free(b);
 		if (v % 13 == 0 || v % 11 == 0) {
 			/* A retained version some way back. */
-			struct vlist l = versions_of(db);
-			const struct vrec *r = &l.v[l.n > 4 ? l.n - 1 - tu_below(seed, 4) : 0];
+			struct tu_vlist l = versions_of(db);
+			const struct tu_vrec *r = &l.v[l.n > 4 ? l.n - 1 - tu_below(seed, 4) : 0];
 
 			if (v % 13 == 0)
 				ck_ok(iodb_rollback(db, r->vid, r->vidlen));
@@ -1954,7 +1919,7 @@ START_TEST(test_durability_reopen)
 		uint64_t seed = tu_seed(0xd0a + (uint64_t)variant);
 		iodb_options o;
 		iodb *db;
-		struct vlist l;
+		struct tu_vlist l;
 
 		iodb_options_init(&o);
 		o.sync = variant != 1;

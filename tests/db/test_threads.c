@@ -62,42 +62,8 @@ static void assert_no_failures(void)
 
 /* ---- Version lists -------------------------------------------------------------------- */
 
-struct vrec {
-	char vid[IODB_MAX_VID + 1];
-	size_t vidlen;
-	char parent[IODB_MAX_VID + 1];
-	size_t parentlen;
-	int has_parent;
-	uint64_t height;
-};
-struct vlist {
-	struct vrec *v;
-	size_t n, cap;
-};
 
-static int collect_version(void *ctx, const void *vid, size_t vidlen, const void *parent,
-			   size_t parentlen, uint64_t height)
-{
-	struct vlist *l = ctx;
-	struct vrec *r;
-
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 64;
-		l->v = realloc(l->v, l->cap * sizeof(*l->v));
-	}
-	r = &l->v[l->n++];
-	memset(r, 0, sizeof(*r));
-	memcpy(r->vid, vid, vidlen);
-	r->vidlen = vidlen;
-	r->has_parent = parent != NULL;
-	if (parent)
-		memcpy(r->parent, parent, parentlen);
-	r->parentlen = parentlen;
-	r->height = height;
-	return 0;
-}
-
-static long vl_index(const struct vlist *l, const void *vid, size_t len)
+static long vl_index(const struct tu_vlist *l, const void *vid, size_t len)
 {
 	for (size_t i = 0; i < l->n; i++)
 		if (l->v[i].vidlen == len && memcmp(l->v[i].vid, vid, len) == 0)
@@ -109,13 +75,13 @@ static long vl_index(const struct vlist *l, const void *vid, size_t len)
  * A well-formed graph: one root (no parent), every other version's parent listed before it
  * with height one less, no ID twice. Returns NULL or what is wrong.
  */
-static const char *vl_check_tree(const struct vlist *l)
+static const char *vl_check_tree(const struct tu_vlist *l)
 {
 	static __thread char why[256];
 	size_t roots = 0;
 
 	for (size_t i = 0; i < l->n; i++) {
-		const struct vrec *r = &l->v[i];
+		const struct tu_vrec *r = &l->v[i];
 		long p;
 
 		if (vl_index(l, r->vid, r->vidlen) != (long)i)
@@ -400,10 +366,10 @@ static void *reader_main(void *p)
 
 		/* Now and then: the version list is one chain; stats parse. */
 		if (loop % 8 == 0) {
-			struct vlist l = {0};
+			struct tu_vlist l = {0};
 			const char *why;
 
-			if ((rc = iodb_versions(db, collect_version, &l)) != 0)
+			if ((rc = iodb_versions(db, tu_collect_version, &l)) != 0)
 				tfail("iodb_versions: %s", iodb_strerror(rc));
 			else if ((why = vl_check_tree(&l)) != NULL)
 				tfail("version list: %s", why);
@@ -433,7 +399,7 @@ START_TEST(test_writers_readers)
 	pthread_t wt[NWRITERS], rt[NREADERS];
 	struct writer_arg wa[NWRITERS];
 	struct reader_arg ra[NREADERS];
-	struct vlist l = {0};
+	struct tu_vlist l = {0};
 	char *json = NULL;
 	long pos[NWRITERS];
 	void *vid;
@@ -485,7 +451,7 @@ START_TEST(test_writers_readers)
 	assert_no_failures();
 
 	/* 800 versions in one chain: heights 1..800, each parent the one before. */
-	ck_ok(iodb_versions(sh.db, collect_version, &l));
+	ck_ok(iodb_versions(sh.db, tu_collect_version, &l));
 	ck_assert_uint_eq(l.n, NWRITERS * NUPDATES);
 	ck_assert_msg(vl_check_tree(&l) == NULL, "%s", vl_check_tree(&l));
 	ck_assert_int_eq(l.v[0].has_parent, 0);
@@ -531,7 +497,7 @@ START_TEST(test_writers_readers)
 	ck_ok(iodb_close(sh.db));
 	ck_ok(iodb_open(dir, NULL, &sh.db));
 	memset(&l, 0, sizeof(l));
-	ck_ok(iodb_versions(sh.db, collect_version, &l));
+	ck_ok(iodb_versions(sh.db, tu_collect_version, &l));
 	ck_assert_uint_eq(l.n, NWRITERS * NUPDATES);
 	ck_assert_msg(vl_check_tree(&l) == NULL, "%s", vl_check_tree(&l));
 	ck_assert_uint_eq(l.v[l.n - 1].height, NWRITERS * NUPDATES);
@@ -655,9 +621,9 @@ START_TEST(test_same_vid)
 		}
 		assert_no_failures();
 		{
-			struct vlist l = {0};
+			struct tu_vlist l = {0};
 
-			ck_ok(iodb_versions(db, collect_version, &l));
+			ck_ok(iodb_versions(db, tu_collect_version, &l));
 			ck_assert_uint_eq(l.n, 2 * ROUNDS);
 			ck_assert_msg(vl_check_tree(&l) == NULL, "%s", vl_check_tree(&l));
 			free(l.v);
@@ -787,12 +753,12 @@ static void *mix_main(void *p)
 			}
 			break;
 		case 9: { /* the version list and the head */
-			struct vlist l = {0};
+			struct tu_vlist l = {0};
 			const char *why;
 			void *h = NULL;
 			size_t hl;
 
-			if ((rc = iodb_versions(db, collect_version, &l)) != 0)
+			if ((rc = iodb_versions(db, tu_collect_version, &l)) != 0)
 				tfail("versions: %s", iodb_strerror(rc));
 			else if ((why = vl_check_tree(&l)) != NULL)
 				tfail("version list: %s", why);
@@ -813,14 +779,14 @@ static void *mix_main(void *p)
 /* Versions, head, and at every version the default store's contents. */
 static char *mix_digest(iodb *db)
 {
-	struct vlist l = {0};
+	struct tu_vlist l = {0};
 	size_t cap = 1 << 16, len = 0;
 	char *out = malloc(cap);
 	void *h;
 	size_t hl;
 
 	out[0] = '\0';
-	ck_ok(iodb_versions(db, collect_version, &l));
+	ck_ok(iodb_versions(db, tu_collect_version, &l));
 	if (iodb_head(db, &h, &hl) == 0) {
 		len += (size_t)snprintf(out + len, cap - len, "head %.*s\n", (int)hl, (char *)h);
 		iodb_free(h);
@@ -863,7 +829,7 @@ START_TEST(test_mixture)
 	struct mix_arg a[MIX_THREADS];
 	pthread_t t[MIX_THREADS];
 	int totals[10] = {0};
-	struct vlist l = {0};
+	struct tu_vlist l = {0};
 	iodb *db = NULL;
 
 	reset_failures();
@@ -891,7 +857,7 @@ START_TEST(test_mixture)
 		totals[7], totals[8], totals[9]);
 
 	/* A consistent graph with the head in it. */
-	ck_ok(iodb_versions(db, collect_version, &l));
+	ck_ok(iodb_versions(db, tu_collect_version, &l));
 	ck_assert_uint_gt(l.n, 0);
 	ck_assert_msg(vl_check_tree(&l) == NULL, "%s", vl_check_tree(&l));
 	{
