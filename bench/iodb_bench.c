@@ -1,348 +1,348 @@
 /*
- * iodb-bench — timing of iodb's core operations. Timing lives here, never in tests.
+ * iodb-bench — iodb side by side with RocksDB, LevelDB and LMDB through one workload
+ * generator, plus the figures only iodb has (history, branches, rollback, the Merkle layer).
+ * Timing lives here, never in tests. The method and one full run: docs/BENCHMARKS.md.
  *
- *   iodb-bench [--dir DIR] [--quick] [WORKLOAD...]
+ *   iodb-bench [--engine NAME]... [--engines all|LIST] [--quick] [--seed N] [--cache-mb N]
+ *              [--dir DIR] [--csv FILE] [--charts DIR] [--stress-secs S] [--rww-secs S]
+ *              [--list] [WORKLOAD...]
  *
- * Workloads (all by default):
- *   fillsync     single-put versions, each durable (sync=1): commit latency = one fdatasync
- *   fillnosync   the same with sync=0
- *   blocksync    versions of 1,000 puts (16-byte keys, 100-byte values), sync=1
- *   blocknosync  the same with sync=0
- *   group4       4 threads committing single-put versions at once, sync=1 (group commit)
- *   open         open time of the store blocknosync left (journal replay)
- *   iavl-block   1M keys (16-byte keys, 40-byte values), then 200 versions of 100 random
- *                updates; Merkle on and off, sync on and off: the Merkle cost per version
- *   iavl-bulk    the same store, then 50 versions of 10,000 random updates
+ * Engines: iodb (always built), rocksdb, leveldb, lmdb (each built in when its Debian -dev
+ * package was found at configure time; otherwise asking for it prints a message and the
+ * run goes on without it). Default: iodb alone.
  *
- * Figures: versions/s, ops/s, latency p50/p99 per version. Machines are shared and noisy:
- * compare runs made in one invocation.
+ * Process model: for each engine the parent forks a child that runs every selected
+ * workload and streams its result rows back through a pipe; iodb gets a second child for
+ * the core and Merkle figures (its default options: Merkle on). The parent then prints the
+ * summary with the iodb/peer ratios, writes the CSV (and FILE-stress.csv, the
+ * compaction-stress time series) and draws the charts.
  */
 #define _GNU_SOURCE
-#include <pthread.h>
-#include <stdint.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "iodb.h"
+#include "workloads.h"
 
-static const char *bench_dir = "/tmp/iodb-bench";
-static int quick;
+#ifdef BENCH_HAVE_ROCKSDB
+extern const struct engine_ops engine_rocksdb;
+#endif
+#ifdef BENCH_HAVE_LEVELDB
+extern const struct engine_ops engine_leveldb;
+#endif
+#ifdef BENCH_HAVE_LMDB
+extern const struct engine_ops engine_lmdb;
+#endif
 
-static double now(void)
+const char *const engine_names[] = {"iodb", "rocksdb", "leveldb", "lmdb", NULL};
+
+const struct engine_ops *engine_find(const char *name, int *missing)
 {
-	struct timespec ts;
+	static const struct engine_ops *const built[] = {
+		&engine_iodb,
+#ifdef BENCH_HAVE_ROCKSDB
+		&engine_rocksdb,
+#endif
+#ifdef BENCH_HAVE_LEVELDB
+		&engine_leveldb,
+#endif
+#ifdef BENCH_HAVE_LMDB
+		&engine_lmdb,
+#endif
+	};
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static void die(const char *what, int rc)
-{
-	fprintf(stderr, "iodb-bench: %s: %s: %s\n", what, iodb_strerror(rc), iodb_errmsg());
-	exit(1);
-}
-
-static void wipe(const char *dir)
-{
-	char cmd[1024];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		exit(1);
-}
-
-static int dcmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static void report(const char *name, long versions, long ops, double secs, double *lat)
-{
-	qsort(lat, (size_t)versions, sizeof(*lat), dcmp);
-	printf("%-12s %9ld versions %10.0f versions/s %11.0f ops/s  p50 %8.1f us  p99 %8.1f us\n",
-	       name, versions, versions / secs, ops / secs, lat[versions / 2] * 1e6,
-	       lat[(long)(versions * 0.99)] * 1e6);
-	fflush(stdout);
-}
-
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-static uint64_t rnd(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
-}
-
-static void key16(uint8_t k[16], uint64_t i)
-{
-	/* A bijective scramble: unique random-looking keys. */
-	uint64_t x = i * 0x9e3779b97f4a7c15ull;
-
-	x ^= x >> 31;
-	memcpy(k, &x, 8);
-	memcpy(k + 8, &i, 8);
-}
-
-static void fill(const char *name, int sync, long versions, int per_version)
-{
-	char dir[512];
-	iodb_options o;
-	iodb_batch *b;
-	iodb *db;
-	uint8_t key[16], val[100];
-	double *lat = malloc(sizeof(double) * (size_t)versions), t0;
-	int rc;
-
-	snprintf(dir, sizeof(dir), "%s/%s", bench_dir, name);
-	wipe(dir);
-	iodb_options_init(&o);
-	o.sync = sync;
-	if ((rc = iodb_open(dir, &o, &db)) || (rc = iodb_batch_new(&b)))
-		die("open", rc);
-	t0 = now();
-	for (long v = 0; v < versions; v++) {
-		char vid[32];
-		double t1 = now();
-
-		iodb_batch_clear(b);
-		for (int i = 0; i < per_version; i++) {
-			key16(key, (uint64_t)v * per_version + i);
-			for (int j = 0; j < 100; j += 8) {
-				uint64_t r = rnd();
-
-				memcpy(val + j, &r, j + 8 <= 100 ? 8 : 100 - j);
-			}
-			if ((rc = iodb_batch_put(b, NULL, key, 16, val, 100)))
-				die("put", rc);
-		}
-		if ((rc = iodb_update(db, vid, (size_t)snprintf(vid, sizeof(vid), "%ld", v), b)))
-			die("update", rc);
-		lat[v] = now() - t1;
-	}
-	report(name, versions, versions * per_version, now() - t0, lat);
-	iodb_batch_free(b);
-	iodb_close(db);
-	free(lat);
-}
-
-struct gctx {
-	iodb *db;
-	int id;
-	long n;
-	double *lat;
-};
-
-static void *group_worker(void *arg)
-{
-	struct gctx *c = arg;
-	iodb_batch *b;
-	uint8_t key[16], val[100] = {0};
-
-	iodb_batch_new(&b);
-	for (long i = 0; i < c->n; i++) {
-		char vid[32];
-		double t1 = now();
-		int rc;
-
-		iodb_batch_clear(b);
-		key16(key, (uint64_t)c->id << 32 | (uint64_t)i);
-		iodb_batch_put(b, NULL, key, 16, val, 100);
-		if ((rc = iodb_update(c->db, vid, (size_t)snprintf(vid, sizeof(vid), "t%d-%ld", c->id, i),
-				      b)))
-			die("update", rc);
-		c->lat[i] = now() - t1;
-	}
-	iodb_batch_free(b);
+	*missing = 0;
+	for (size_t i = 0; i < sizeof(built) / sizeof(*built); i++)
+		if (!strcmp(built[i]->name, name))
+			return built[i];
+	for (int i = 0; engine_names[i]; i++)
+		if (!strcmp(engine_names[i], name))
+			*missing = 1;
 	return NULL;
 }
 
-static void group(const char *name, int threads, long per_thread)
-{
-	char dir[512];
-	iodb *db;
-	pthread_t th[16];
-	struct gctx c[16];
-	double *lat = malloc(sizeof(double) * (size_t)(threads * per_thread)), t0;
-	int rc;
+static const struct {
+	const char *name;
+	int core; /* run by iodb's second child (Merkle on) */
+	const char *what;
+} workloads[] = {
+	{"fillseq", 0, "2M keys in key order, batches of 1,000, no sync"},
+	{"fillrandom", 0, "2M keys in random order, batches of 1,000, no sync"},
+	{"overwrite", 0, "2M random overwrites, batches of 1,000, then settle"},
+	{"readrandom", 0, "1M gets, 90% present; 1 thread, then 2 (readrandom-2t)"},
+	{"seekrandom", 0, "100k seeks + 10 nexts"},
+	{"readwhilewriting", 0, "30 s: one reader, one writer capped at 10,240 writes/s"},
+	{"fillsync", 0, "5,000 single-key durable commits (iodb: Merkle off and on)"},
+	{"blockcommit", 0, "2,000 versions of 800 upserts + 200 deletes, durable each"},
+	{"compaction-stress", 0, "overwrites, deletes (iodb: rollbacks, branches) + a reader"},
+	{"history-read", 1, "iodb: gets at 0, 1, 10, 100, 1000 versions behind the head"},
+	{"branch", 1, "iodb: checkout an old version + commit a block on it"},
+	{"rollback", 1, "iodb: roll back 1, 100, 1000 versions; reads after"},
+	{"fillnosync", 1, "iodb core: 200,000 single-put versions, sync=0"},
+	{"blocksync", 1, "iodb core: 2,000 versions of 1,000 puts, sync=1"},
+	{"blocknosync", 1, "iodb core: the same, sync=0"},
+	{"open", 1, "iodb core: open time of blocknosync's store"},
+	{"group4", 1, "iodb core: 4 threads x 2,000 single-put durable versions"},
+	{"iavl-block", 1, "Merkle: 1M keys 16/40 B, 200 versions x 100 updates, on/off"},
+	{"iavl-bulk", 1, "Merkle: 50 versions x 10,000 updates, on/off"},
+	{"restart", 1, "Merkle: open time with 1M keys, on/off"},
+};
+#define NWORKLOADS (sizeof(workloads) / sizeof(*workloads))
 
-	snprintf(dir, sizeof(dir), "%s/%s", bench_dir, name);
-	wipe(dir);
-	if ((rc = iodb_open(dir, NULL, &db)))
-		die("open", rc);
-	t0 = now();
-	for (int t = 0; t < threads; t++) {
-		c[t] = (struct gctx){db, t, per_thread, lat + t * per_thread};
-		pthread_create(&th[t], NULL, group_worker, &c[t]);
+int bench_wants(const struct bench *b, const char *workload)
+{
+	if (!b->nonly)
+		return 1;
+	for (int i = 0; i < b->nonly; i++)
+		if (!strcmp(b->only[i], workload))
+			return 1;
+	return 0;
+}
+
+static void sizes_for(struct sizes *z, int quick)
+{
+	*z = (struct sizes){
+		.fill_keys = 2000000, .fill_batch = 1000, .sync_commits = 5000,
+		.block_versions = 2000, .block_upserts = 800, .block_deletes = 200,
+		.reads = 1000000, .read_warmup = 100000, .seeks = 100000, .seek_nexts = 10,
+		.rww_secs = 30, .rww_rate = 10240, .stress_secs = 60, .stress_keys = 1000000,
+		.history_reads = 100000, .branch_rounds = 20, .nosync_commits = 200000,
+		.core_versions = 2000, .core_batch = 1000, .group_commits = 2000,
+		.iavl_keys = 1000000, .iavl_block_versions = 200, .iavl_block_updates = 100,
+		.iavl_bulk_versions = 50, .iavl_bulk_updates = 10000,
+	};
+	if (!quick)
+		return;
+	/* Every workload keeps its shape; only counts and durations shrink. blockcommit and
+	 * blocksync keep 1,200 versions so that rollback can still go 1,000 back. */
+	z->fill_keys = 50000;
+	z->sync_commits = 300;
+	z->block_versions = 1200;
+	z->block_upserts = 80;
+	z->block_deletes = 20;
+	z->reads = 50000;
+	z->read_warmup = 5000;
+	z->seeks = 5000;
+	z->rww_secs = 2;
+	z->stress_secs = 3;
+	z->stress_keys = 20000;
+	z->history_reads = 5000;
+	z->branch_rounds = 5;
+	z->nosync_commits = 5000;
+	z->core_versions = 1200;
+	z->core_batch = 20;
+	z->group_commits = 100;
+	z->iavl_keys = 50000;
+	z->iavl_block_versions = 20;
+	z->iavl_bulk_versions = 5;
+	z->iavl_bulk_updates = 2000;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: iodb-bench [--engine NAME]... [--engines all|a,b,...] [--quick] "
+		   "[--seed N]\n"
+		   "                  [--cache-mb N] [--dir DIR] [--csv FILE] [--charts DIR]\n"
+		   "                  [--stress-secs S] [--rww-secs S] [--list] [WORKLOAD...]\n"
+		   "engines: iodb rocksdb leveldb lmdb (default: iodb)\n");
+}
+
+/* Read exactly one message; 0 at end of file. */
+static int read_msg(int fd, struct msg *m)
+{
+	char *p = (char *)m;
+	size_t got = 0;
+
+	while (got < sizeof(*m)) {
+		ssize_t n = read(fd, p + got, sizeof(*m) - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return 0;
+		got += (size_t)n;
 	}
-	for (int t = 0; t < threads; t++)
-		pthread_join(th[t], NULL);
-	report(name, threads * per_thread, threads * per_thread, now() - t0, lat);
-	iodb_close(db);
-	free(lat);
+	return 1;
 }
 
-static void open_time(const char *from)
+/* Run one engine's family of workloads in a child; 0 if it exited cleanly. */
+static int run_child(struct bench *b, const struct engine_ops *ops, int core,
+		     struct results *all)
 {
-	char dir[512], *json = NULL;
-	iodb *db;
-	double t0;
-	int rc;
+	int fds[2], status;
+	struct msg m;
+	pid_t pid;
 
-	snprintf(dir, sizeof(dir), "%s/%s", bench_dir, from);
-	t0 = now();
-	if ((rc = iodb_open(dir, NULL, &db)))
-		die("open", rc);
-	printf("%-12s %9.1f ms to open the store %s left (journal replay)\n", "open",
-	       (now() - t0) * 1e3, from);
-	if (iodb_stats(db, &json) == 0)
-		printf("             stats: %s\n", json);
-	iodb_free(json);
-	iodb_close(db);
-}
+	if (pipe(fds) != 0)
+		fail("pipe: %s", strerror(errno));
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		fail("fork: %s", strerror(errno));
+	if (pid == 0) {
+		struct run x = {.b = b, .ops = ops, .label = ops->name};
+		struct rng r;
 
-/*
- * The Merkle workloads: load `keys` keys in versions of 10,000, then `versions` versions of
- * `per_version` random updates, timing only those. Run with the Merkle layer on and off, the
- * difference is what the hashing costs; with sync on, the Merkle work overlaps the fsync.
- */
-static double iavl_run(const char *name, long keys, long versions, int per_version, int merkle,
-		       int sync, double *p50, double *p99)
-{
-	char dir[512];
-	iodb_options o;
-	iodb_batch *b;
-	iodb *db;
-	uint8_t key[16], val[40];
-	double *lat = malloc(sizeof(double) * (size_t)versions), t0, total;
-	long v = 0;
-	int rc;
-
-	snprintf(dir, sizeof(dir), "%s/%s-%d%d", bench_dir, name, merkle, sync);
-	wipe(dir);
-	iodb_options_init(&o);
-	o.sync = sync;
-	o.merkle = merkle;
-	if ((rc = iodb_open(dir, &o, &db)) || (rc = iodb_batch_new(&b)))
-		die("open", rc);
-	for (long i = 0; i < keys; v++) {
-		char vid[32];
-
-		iodb_batch_clear(b);
-		for (int k = 0; k < 10000 && i < keys; k++, i++) {
-			key16(key, (uint64_t)i);
-			memcpy(val, &i, sizeof(i));
-			if ((rc = iodb_batch_put(b, NULL, key, 16, val, 40)))
-				die("put", rc);
+		close(fds[0]);
+		b->out_fd = fds[1];
+		b->engine = ops->name;
+		if (!(x.pool = malloc(VPOOL_BYTES)))
+			fail("out of memory");
+		rng_init(&r, b->seed, stream_of("value-pool"));
+		val_fill(x.pool, VPOOL_BYTES, &r);
+		if (core) {
+			workloads_core(&x);
+			workloads_merkle(&x);
+		} else {
+			workloads_common(&x);
 		}
-		if ((rc = iodb_update(db, vid, (size_t)snprintf(vid, sizeof(vid), "%ld", v), b)))
-			die("update", rc);
-	}
-	t0 = now();
-	for (long n = 0; n < versions; n++, v++) {
-		char vid[32];
-		double t1;
-
-		iodb_batch_clear(b);
-		for (int k = 0; k < per_version; k++) {
-			uint64_t r = rnd();
-
-			key16(key, r % (uint64_t)keys);
-			memcpy(val, &r, sizeof(r));
-			iodb_batch_put(b, NULL, key, 16, val, 40);
-		}
-		t1 = now();
-		if ((rc = iodb_update(db, vid, (size_t)snprintf(vid, sizeof(vid), "%ld", v), b)))
-			die("update", rc);
-		lat[n] = now() - t1;
-	}
-	total = now() - t0;
-	qsort(lat, (size_t)versions, sizeof(*lat), dcmp);
-	*p50 = lat[versions / 2];
-	*p99 = lat[(long)(versions * 0.99)];
-	iodb_batch_free(b);
-	iodb_close(db);
-	wipe(dir);
-	free(lat);
-	return total;
-}
-
-static void iavl(const char *name, long keys, long versions, int per_version)
-{
-	for (int sync = 0; sync <= 1; sync++) {
-		double p50[2], p99[2], t[2];
-
-		for (int merkle = 0; merkle <= 1; merkle++)
-			t[merkle] = iavl_run(name, keys, versions, per_version, merkle, sync,
-					     &p50[merkle], &p99[merkle]);
-		printf("%-12s sync=%d %ld keys, %ld versions x %d updates: per version p50 %.3f ms "
-		       "(merkle off %.3f ms), p99 %.3f ms; %.0f leaf updates/s with hashing; "
-		       "merkle adds %.2f us per leaf update\n",
-		       name, sync, keys, versions, per_version, p50[1] * 1e3, p50[0] * 1e3,
-		       p99[1] * 1e3, versions * per_version / t[1],
-		       (t[1] - t[0]) / (versions * per_version) * 1e6);
 		fflush(stdout);
+		_exit(0);
 	}
+	close(fds[1]);
+	while (read_msg(fds[0], &m))
+		results_add(all, &m);
+	close(fds[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "iodb-bench: %s%s failed (status %d); going on with the others\n",
+			ops->name, core ? " (core/Merkle)" : "", status);
+		return -1;
+	}
+	return 0;
+}
+
+static int add_engines(const char **list, int *n, char *arg)
+{
+	if (!strcmp(arg, "all")) {
+		for (int i = 0; engine_names[i]; i++)
+			list[(*n)++] = engine_names[i];
+		return 0;
+	}
+	for (char *tok = strtok(arg, ","); tok; tok = strtok(NULL, ",")) {
+		if (*n >= 16)
+			return -1;
+		list[(*n)++] = tok;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	const char *all[] = {"fillsync", "fillnosync", "blocksync", "blocknosync", "group4",
-			     "open", "iavl-block", "iavl-bulk"};
-	const char *todo[16];
-	int ntodo = 0;
+	struct bench b = {.dir = "/tmp/iodb-bench", .seed = 42, .cache_mb = 64, .out_fd = -1};
+	const char *csv = "bench-results.csv", *charts = NULL, *only[64], *want[16], *run[16];
+	double stress_secs = -1, rww_secs = -1, load[3] = {0};
+	int nonly = 0, nwant = 0, nrun = 0, failed = 0, core_wanted = 0;
+	struct results all = {0};
+	uint64_t t0 = now_ns();
 
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--dir") && i + 1 < argc)
-			bench_dir = argv[++i];
-		else if (!strcmp(argv[i], "--quick"))
-			quick = 1;
-		else if (argv[i][0] == '-') {
-			fprintf(stderr, "usage: iodb-bench [--dir DIR] [--quick] [WORKLOAD...]\n");
-			return 2;
-		} else if (ntodo < 16)
-			todo[ntodo++] = argv[i];
-	}
-	if (!ntodo)
-		for (size_t i = 0; i < sizeof(all) / sizeof(*all); i++)
-			todo[ntodo++] = all[i];
-	printf("iodb-bench %d.%d.%d, dir %s%s\n", IODB_VERSION_MAJOR, IODB_VERSION_MINOR,
-	       IODB_VERSION_PATCH, bench_dir, quick ? " (quick)" : "");
-	wipe(bench_dir);
-	if (mkdir(bench_dir, 0755) != 0) {
-		perror(bench_dir);
-		return 1;
-	}
-	for (int i = 0; i < ntodo; i++) {
-		long q = quick ? 10 : 1;
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
-		if (!strcmp(todo[i], "fillsync"))
-			fill("fillsync", 1, 5000 / q, 1);
-		else if (!strcmp(todo[i], "fillnosync"))
-			fill("fillnosync", 0, 200000 / q, 1);
-		else if (!strcmp(todo[i], "blocksync"))
-			fill("blocksync", 1, 2000 / q, 1000);
-		else if (!strcmp(todo[i], "blocknosync"))
-			fill("blocknosync", 0, 2000 / q, 1000);
-		else if (!strcmp(todo[i], "group4"))
-			group("group4", 4, 2000 / q);
-		else if (!strcmp(todo[i], "open"))
-			open_time("blocknosync");
-		else if (!strcmp(todo[i], "iavl-block"))
-			iavl("iavl-block", 1000000 / q, 200, 100);
-		else if (!strcmp(todo[i], "iavl-bulk"))
-			iavl("iavl-bulk", 1000000 / q, 50 / (quick ? 5 : 1), 10000);
-		else {
-			fprintf(stderr, "iodb-bench: unknown workload %s\n", todo[i]);
+		if ((!strcmp(a, "--engine") || !strcmp(a, "--engines")) && v) {
+			if (add_engines(want, &nwant, argv[++i]) != 0)
+				fail("too many engines");
+		} else if (!strcmp(a, "--dir") && v) {
+			b.dir = argv[++i];
+		} else if (!strcmp(a, "--quick")) {
+			b.quick = 1;
+		} else if (!strcmp(a, "--seed") && v) {
+			b.seed = strtoull(argv[++i], NULL, 0);
+		} else if (!strcmp(a, "--cache-mb") && v) {
+			b.cache_mb = strtoull(argv[++i], NULL, 0);
+		} else if (!strcmp(a, "--csv") && v) {
+			csv = argv[++i];
+		} else if (!strcmp(a, "--charts") && v) {
+			charts = argv[++i];
+		} else if (!strcmp(a, "--stress-secs") && v) {
+			stress_secs = atof(argv[++i]);
+		} else if (!strcmp(a, "--rww-secs") && v) {
+			rww_secs = atof(argv[++i]);
+		} else if (!strcmp(a, "--list")) {
+			for (size_t w = 0; w < NWORKLOADS; w++)
+				printf("%-18s %s\n", workloads[w].name, workloads[w].what);
+			return 0;
+		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(stdout);
+			return 0;
+		} else if (a[0] == '-') {
+			usage(stderr);
 			return 2;
+		} else {
+			size_t w = 0;
+
+			while (w < NWORKLOADS && strcmp(workloads[w].name, a))
+				w++;
+			if (w == NWORKLOADS || nonly >= 64) {
+				fprintf(stderr, "iodb-bench: unknown workload %s (--list)\n", a);
+				return 2;
+			}
+			only[nonly++] = a;
 		}
 	}
-	wipe(bench_dir);
-	return 0;
+	if (!nwant)
+		want[nwant++] = "iodb";
+	b.only = only;
+	b.nonly = nonly;
+	b.tty = isatty(STDOUT_FILENO);
+	sizes_for(&b.sz, b.quick);
+	if (stress_secs >= 0)
+		b.sz.stress_secs = stress_secs;
+	if (rww_secs >= 0)
+		b.sz.rww_secs = rww_secs;
+	for (size_t w = 0; w < NWORKLOADS; w++)
+		core_wanted |= workloads[w].core && bench_wants(&b, workloads[w].name);
+	for (int i = 0; i < nwant; i++) {
+		int missing;
+
+		if (!engine_find(want[i], &missing)) {
+			if (!missing)
+				fail("unknown engine %s (iodb rocksdb leveldb lmdb)", want[i]);
+			printf("iodb-bench: %s is not built in (its -dev package was not found when "
+			       "iodb was configured); skipped\n",
+			       want[i]);
+			continue;
+		}
+		run[nrun++] = want[i];
+	}
+	if (getloadavg(load, 3) < 0)
+		load[0] = -1;
+	printf("iodb-bench %d.%d.%d  seed %llu%s  cache %zu MiB  dir %s  engines", IODB_VERSION_MAJOR,
+	       IODB_VERSION_MINOR, IODB_VERSION_PATCH, (unsigned long long)b.seed,
+	       b.quick ? "  (quick)" : "", b.cache_mb, b.dir);
+	for (int i = 0; i < nrun; i++)
+		printf(" %s", run[i]);
+	printf("\n%ld CPUs, load average %.2f %.2f %.2f at start\n\n", sysconf(_SC_NPROCESSORS_ONLN),
+	       load[0], load[1], load[2]);
+	print_row_header();
+	for (int i = 0; i < nrun; i++) {
+		int missing;
+		const struct engine_ops *ops = engine_find(run[i], &missing);
+
+		failed |= run_child(&b, ops, 0, &all) != 0;
+		if (ops == &engine_iodb && core_wanted)
+			failed |= run_child(&b, ops, 1, &all) != 0;
+	}
+	report_summary(&all, run, nrun);
+	if (report_csv(&all, csv) != 0) {
+		fprintf(stderr, "iodb-bench: cannot write %s: %s\n", csv, strerror(errno));
+		failed = 1;
+	} else {
+		printf("results: %s\n", csv);
+	}
+	if (charts && report_charts(&all, charts, run, nrun) != 0)
+		failed = 1;
+	if (getloadavg(load, 3) < 0)
+		load[0] = -1;
+	printf("wall time %.1f s; load average %.2f %.2f %.2f at the end\n",
+	       (double)(now_ns() - t0) / 1e9, load[0], load[1], load[2]);
+	free(all.r);
+	free(all.s);
+	return failed;
 }
