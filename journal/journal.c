@@ -38,6 +38,8 @@
 
 enum { SYNC_IDLE, SYNC_REQUESTED, SYNC_DONE };
 
+#define WRITEBACK_BYTES (4u << 20)
+
 struct journal {
 	struct env *env;
 	char *dir;
@@ -46,6 +48,7 @@ struct journal {
 	int failed;	     /* sticky error code after a failed write or fsync */
 	int unsynced;	     /* bytes appended since the last fdatasync */
 	uint64_t synced_size; /* size of cur at the last fdatasync, while unsynced */
+	uint64_t wb_from;     /* without sync: where the next early writeback starts */
 
 	/* The sync thread (see journal_sync_start). */
 	pthread_t sync_thread;
@@ -413,6 +416,7 @@ static int journal_rotate(struct journal *j)
 	j->cur_seg++;
 	j->older_bytes += size;
 	j->cur_bytes = env_file_size(f);
+	j->wb_from = 0;
 	return 0;
 }
 
@@ -445,6 +449,13 @@ int journal_append(struct journal *j, const struct buf *b, struct jpos *at)
 	if (!j->unsynced)
 		j->synced_size = before;
 	j->unsynced = 1;
+	/* Without sync, nothing is flushed until the segment is left, and then its whole size
+	 * at once, on the commit path (a 64 MiB segment: a 40-60 ms stall). Start writing it
+	 * back every few MiB instead, so that final fdatasync finds little left to do. */
+	if (!j->o.sync && env_file_size(j->cur) - j->wb_from >= WRITEBACK_BYTES) {
+		env_file_writeback(j->cur, j->wb_from, env_file_size(j->cur) - j->wb_from);
+		j->wb_from = env_file_size(j->cur);
+	}
 	j->bytes_written += b->len;
 	j->cur_bytes = env_file_size(j->cur);
 	return 0;

@@ -221,6 +221,9 @@ int env_file_append(struct env_file *f, const void *p, size_t n);
 /* Read up to n bytes at off into p; *got says how many (short only at end of file). */
 int env_file_read(struct env_file *f, uint64_t off, void *p, size_t n, size_t *got);
 int env_file_sync(struct env_file *f);
+/* Start writing [off, off+len) back to the disk without waiting (sync_file_range): advisory,
+ * it makes nothing durable, so a later env_file_sync has less to wait for. Never fails. */
+void env_file_writeback(struct env_file *f, uint64_t off, uint64_t len);
 int env_file_truncate(struct env_file *f, uint64_t size);
 uint64_t env_file_size(const struct env_file *f);
 const char *env_file_path(const struct env_file *f);

@@ -14,6 +14,7 @@
  * Locking: one mutex guards the bookkeeping lists; counters are atomics. File handles are
  * used by one thread at a time (the journal's writer), but the env is shared.
  */
+#define _GNU_SOURCE /* sync_file_range */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -312,6 +313,12 @@ int env_file_sync(struct env_file *f)
 		pthread_mutex_unlock(&f->e->mu);
 	}
 	return 0;
+}
+
+void env_file_writeback(struct env_file *f, uint64_t off, uint64_t len)
+{
+	if (!f->e->crashed)
+		(void)sync_file_range(f->fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
 }
 
 int env_file_truncate(struct env_file *f, uint64_t size)
