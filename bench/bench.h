@@ -96,6 +96,8 @@ struct hist {
 	uint64_t b[HIST_BUCKETS];
 };
 void hist_reset(struct hist *h);
+/* A fresh, reset histogram (free with free); exits on out of memory. */
+struct hist *hist_new(void);
 void hist_add(struct hist *h, uint64_t ns);
 void hist_merge(struct hist *d, const struct hist *s);
 double hist_pct_us(const struct hist *h, double pct);

@@ -103,6 +103,16 @@ void val_fill(uint8_t *v, size_t n, struct rng *r)
 	}
 }
 
+struct hist *hist_new(void)
+{
+	struct hist *h = malloc(sizeof(*h));
+
+	if (!h)
+		fail("out of memory");
+	hist_reset(h);
+	return h;
+}
+
 void hist_reset(struct hist *h)
 {
 	memset(h, 0, sizeof(*h));

@@ -42,15 +42,13 @@ static void fill(struct run *x, const char *name, int seq, int emit)
 {
 	const struct sizes *z = &x->b->sz;
 	uint64_t n = z->fill_keys, *order = NULL;
-	struct hist *h = malloc(sizeof(*h));
+	struct hist *h = hist_new();
 	struct progress pr;
 	struct result res;
 	struct phase ph;
 	struct wbuf w;
 	struct rng r;
 
-	if (!h)
-		fail("out of memory");
 	if (seq) {
 		/* Key order = order of the keys' first 8 bytes, which are unique. */
 		uint64_t *pairs = malloc(n * 2 * sizeof(*pairs));
@@ -103,7 +101,7 @@ static void overwrite(struct run *x)
 {
 	const struct sizes *z = &x->b->sz;
 	uint64_t n = z->fill_keys;
-	struct hist *h = malloc(sizeof(*h));
+	struct hist *h = hist_new();
 	struct progress pr;
 	struct result res;
 	struct phase ph;
@@ -111,9 +109,6 @@ static void overwrite(struct run *x)
 	struct rng r;
 	double put_secs, settle = 0;
 
-	if (!h)
-		fail("out of memory");
-	hist_reset(h);
 	wbuf_init(&w, z->fill_batch, x->pool);
 	rng_init(&r, x->b->seed, stream_of("overwrite"));
 	run_result(x, &res, "overwrite", "batch", "batch=%u", z->fill_batch);
@@ -406,16 +401,13 @@ static void readwhilewriting(struct run *x)
 void wl_fillsync(struct run *x, int merkle, int emit)
 {
 	uint64_t n = x->b->sz.sync_commits;
-	struct hist *h = malloc(sizeof(*h));
+	struct hist *h = hist_new();
 	struct progress pr;
 	struct result res;
 	struct phase ph;
 	struct wbuf w;
 	struct rng r;
 
-	if (!h)
-		fail("out of memory");
-	hist_reset(h);
 	store_open(x, "fillsync", 1, merkle, 1);
 	wbuf_init(&w, 1, x->pool);
 	rng_init(&r, x->b->seed, stream_of("fillsync"));
@@ -448,7 +440,7 @@ void wl_blockcommit(struct run *x, int merkle, int emit)
 	const struct sizes *z = &x->b->sz;
 	uint64_t V = z->block_versions, next = 0;
 	uint32_t half = z->block_upserts / 2;
-	struct hist *h = malloc(sizeof(*h));
+	struct hist *h = hist_new();
 	struct liveset live;
 	struct progress pr;
 	struct result res;
@@ -456,9 +448,6 @@ void wl_blockcommit(struct run *x, int merkle, int emit)
 	struct wbuf w;
 	struct rng r;
 
-	if (!h)
-		fail("out of memory");
-	hist_reset(h);
 	store_open(x, "blockcommit", 1, merkle, 1);
 	wbuf_init(&w, z->block_upserts + z->block_deletes, x->pool);
 	liveset_init(&live, V * half + half);

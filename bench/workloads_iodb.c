@@ -40,11 +40,9 @@ static void history_read(struct run *x)
 	static const uint64_t depths[] = {0, 1, 10, 100, 1000};
 	iodb *db = engine_iodb_handle(x->e);
 	uint64_t head = engine_iodb_count(x->e) - 1, n = x->b->sz.history_reads;
-	struct hist *h = malloc(sizeof(*h));
+	struct hist *h = hist_new();
 	struct rng r;
 
-	if (!h)
-		fail("out of memory");
 	rng_init(&r, x->b->seed, stream_of("history-read"));
 	for (size_t i = 0; i < sizeof(depths) / sizeof(*depths) && depths[i] <= head; i++) {
 		uint64_t found = 0, t, topen;
@@ -164,11 +162,9 @@ static void rollback(struct run *x)
 	static const uint64_t depths[] = {1, 100, 1000};
 	iodb *db = engine_iodb_handle(x->e);
 	uint64_t head = engine_iodb_count(x->e) - 1, n = x->b->sz.history_reads / 10;
-	struct hist *h = malloc(sizeof(*h));
+	struct hist *h = hist_new();
 	struct rng r;
 
-	if (!h)
-		fail("out of memory");
 	rng_init(&r, x->b->seed, stream_of("rollback"));
 	for (size_t i = 0; i < sizeof(depths) / sizeof(*depths) && depths[i] <= head; i++) {
 		uint64_t t, trb, tfirst = 0;
@@ -255,16 +251,13 @@ void stress_iodb_churn(struct run *x, uint64_t round)
 static void core_fill(struct run *x, const char *name, int sync, uint64_t versions,
 		      uint32_t per, int keep_open)
 {
-	struct hist *h = malloc(sizeof(*h));
+	struct hist *h = hist_new();
 	struct progress pr;
 	struct result res;
 	struct phase ph;
 	struct wbuf w;
 	struct rng r;
 
-	if (!h)
-		fail("out of memory");
-	hist_reset(h);
 	store_open(x, name, sync, 1, 1);
 	wbuf_init(&w, per, x->pool);
 	rng_init(&r, x->b->seed, stream_of(name));

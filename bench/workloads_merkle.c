@@ -25,16 +25,13 @@
 static void iavl_load(struct run *x)
 {
 	uint64_t n = x->b->sz.iavl_keys, per = 10000;
-	struct hist *h = malloc(sizeof(*h));
+	struct hist *h = hist_new();
 	struct progress pr;
 	struct result res;
 	struct phase ph;
 	struct wbuf w;
 	struct rng r;
 
-	if (!h)
-		fail("out of memory");
-	hist_reset(h);
 	wbuf_init(&w, per, x->pool);
 	rng_init(&r, x->b->seed, stream_of("iavl-load"));
 	run_result(x, &res, "iavl-load", "version", "10000 puts/version, 16/40 B");
@@ -63,7 +60,7 @@ static void iavl_load(struct run *x)
 static void iavl_versions(struct run *x, const char *name, uint64_t versions, uint32_t per)
 {
 	iodb *db = engine_iodb_handle(x->e);
-	struct hist *h = malloc(sizeof(*h));
+	struct hist *h = hist_new();
 	struct progress pr;
 	struct result res;
 	struct phase ph;
@@ -72,9 +69,6 @@ static void iavl_versions(struct run *x, const char *name, uint64_t versions, ui
 	uint8_t hash[32];
 	int rc;
 
-	if (!h)
-		fail("out of memory");
-	hist_reset(h);
 	wbuf_init(&w, per, x->pool);
 	rng_init(&r, x->b->seed, stream_of(name) + (uint64_t)x->sync);
 	run_result(x, &res, name, "version", "%u updates/version", per);
