@@ -75,7 +75,7 @@ typedef struct iodb_batch iodb_batch;
 typedef struct iodb_snapshot iodb_snapshot;
 typedef struct iodb_iter iodb_iter;
 
-#define IODB_OPTIONS_VERSION 1
+#define IODB_OPTIONS_VERSION 2
 
 /*
  * Options. Always start from iodb_options_init(), which sets `version` and the defaults, so
@@ -93,6 +93,12 @@ typedef struct iodb_options {
 	int merkle;              /* default 1: IAVL root hashes and proofs for every version */
 	uint64_t initial_height; /* default 1: the height (IAVL version) of the first version */
 	uint32_t merkle_threads; /* default 2: threads hashing a large version's dirty nodes */
+	/* Shards (since options version 2). */
+	uint64_t memtable_bytes;    /* default 32 MiB: the memtable is frozen and distributed to
+				     * the shards once it, or the journal written since it began,
+				     * reaches this; writers wait while 2 frozen ones are pending */
+	uint64_t block_cache_bytes; /* default 64 MiB: decompressed run blocks kept in memory */
+	uint32_t block_bytes;       /* default 16 KiB: uncompressed size of a run block */
 } iodb_options;
 
 IODB_API void iodb_options_init(iodb_options *o);
@@ -100,6 +106,9 @@ IODB_API void iodb_options_init(iodb_options *o);
 /* Open (and with create_if_missing, create) the store in directory `dir`. o may be NULL for
  * defaults. IODB_EBUSY if another handle, in this or another process, has it open. */
 IODB_API int iodb_open(const char *dir, const iodb_options *o, iodb **db);
+/* Distribute everything the journal holds to the shards now; returns once it is durable in
+ * run files and the manifest (the journal segments it covered may then be released). */
+IODB_API int iodb_flush(iodb *db);
 /* Close the handle. Open snapshots and iterators must be closed first. NULL ok. */
 IODB_API int iodb_close(iodb *db);
 

@@ -211,23 +211,33 @@ static int u64_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Read a whole file into a fresh allocation. */
-static int read_file(struct env *env, const char *path, uint8_t **pp, uint64_t *sizep)
+/* Read a segment into a fresh allocation of its size: its header, and its bytes from
+ * `from` on (replay starts there; the bytes between are not read). */
+static int read_file(struct env *env, const char *path, uint64_t from, uint8_t **pp,
+		     uint64_t *sizep)
 {
 	struct env_file *f = NULL;
 	uint8_t *p = NULL;
 	uint64_t size;
-	size_t got;
+	size_t got, got2 = 0;
 	int rc;
 
 	ERR(env_open_read(env, path, &f));
 	size = env_file_size(f);
-	if (size > SIZE_MAX || !(p = mem_alloc((size_t)size))) {
+	if (size > SIZE_MAX || !(p = mem_alloc(size ? (size_t)size : 1))) {
 		rc = err_set(IODB_ENOMEM, "out of memory reading %s (%" PRIu64 " bytes)", path,
 			     size);
 		goto err;
 	}
-	ERR(env_file_read(f, 0, p, (size_t)size, &got));
+	if (from > SEG_HEADER && size >= SEG_HEADER) {
+		ERR(env_file_read(f, 0, p, SEG_HEADER, &got));
+		if (from < size)
+			ERR(env_file_read(f, from, p + from, (size_t)(size - from), &got2));
+		got = got == SEG_HEADER && got2 == (from < size ? size - from : 0) ? (size_t)size
+										    : 0;
+	} else {
+		ERR(env_file_read(f, 0, p, (size_t)size, &got));
+	}
 	if (got != size) {
 		rc = err_set(IODB_EIO, "%s: file shrank while being read", path);
 		goto err;
@@ -248,7 +258,8 @@ err:
  * against what this segment's header says it was.
  */
 static int seg_replay(struct journal *j, uint64_t seg, int last, const char *prev,
-		      uint64_t prev_size, journal_replay_fn fn, void *ctx, uint64_t *keep)
+		      uint64_t prev_size, uint64_t from, journal_replay_fn fn, void *ctx,
+		      uint64_t *keep)
 {
 	char *path = seg_path(j->dir, seg);
 	uint8_t *p = NULL;
@@ -257,7 +268,7 @@ static int seg_replay(struct journal *j, uint64_t seg, int last, const char *pre
 
 	if (!path)
 		return err_set(IODB_ENOMEM, "out of memory");
-	ERR(read_file(j->env, path, &p, &size));
+	ERR(read_file(j->env, path, from, &p, &size));
 	if (size < SEG_HEADER || seg_header_check(p, seg, &prev_end) != 0) {
 		/* A segment is made durable before records go in, so a bad header is a torn
 		 * creation only if nothing follows it in the last segment. */
@@ -276,7 +287,12 @@ static int seg_replay(struct journal *j, uint64_t seg, int last, const char *pre
 				 prev_size, prev_end);
 		goto err;
 	}
-	for (off = SEG_HEADER; off < size;) {
+	if (from > size) {
+		rc = ERR_CORRUPT(path, size, "journal segment ends before the point replay starts "
+					     "from (%" PRIu64 ", per the manifest)", from);
+		goto err;
+	}
+	for (off = from > SEG_HEADER ? from : SEG_HEADER; off < size;) {
 		int64_t len = rec_check(p, off, size);
 		struct jpos pos = {seg, off};
 
@@ -321,6 +337,34 @@ int journal_open(struct env *env, const char *dir, int create, const struct jour
 	ERR(env_list_dir(env, dir, seg_list_add, &segs));
 	if (segs.n) /* qsort(NULL, 0) is undefined */
 		qsort(segs.v, segs.n, sizeof(*segs.v), u64_cmp);
+	if (o->start.seg) {
+		/* Segments before the replay start were being released when a crash came. */
+		size_t i0 = 0;
+
+		while (i0 < segs.n && segs.v[i0] < o->start.seg) {
+			char *path = seg_path(dir, segs.v[i0]);
+
+			if (!path) {
+				rc = err_set(IODB_ENOMEM, "out of memory");
+				goto err;
+			}
+			rc = env_unlink(env, path);
+			mem_free(path);
+			if (rc)
+				goto err;
+			i0++;
+		}
+		memmove(segs.v, segs.v + i0, (segs.n - i0) * sizeof(*segs.v));
+		segs.n -= i0;
+		if (segs.n == 0 || segs.v[0] != o->start.seg) {
+			char *path = seg_path(dir, o->start.seg);
+
+			rc = ERR_CORRUPT(path ? path : dir, o->start.off,
+					 "journal segment missing (replay starts in it)");
+			mem_free(path);
+			goto err;
+		}
+	}
 	for (size_t i = 1; i < segs.n; i++)
 		if (segs.v[i] != segs.v[i - 1] + 1) {
 			char *path = seg_path(dir, segs.v[i - 1] + 1);
@@ -339,7 +383,8 @@ int journal_open(struct env *env, const char *dir, int create, const struct jour
 			rc = err_set(IODB_ENOMEM, "out of memory");
 			goto err;
 		}
-		ERR(seg_replay(j, segs.v[i], last, prev, keep, fn, ctx, &keep));
+		ERR(seg_replay(j, segs.v[i], last, prev, keep, i == 0 ? o->start.off : 0, fn, ctx,
+			       &keep));
 		if (!last) {
 			j->older_bytes += keep;
 			prev_size = keep;
@@ -593,6 +638,59 @@ err:
 	env_file_close(f);
 	mem_free(path);
 	return rc;
+}
+
+int journal_flush(struct journal *j)
+{
+	int rc;
+
+	if (j->failed)
+		return journal_failed();
+	if (!j->unsynced)
+		return 0;
+	j->syncs++;
+	if ((rc = env_file_sync(j->cur)) != 0) {
+		(void)env_file_truncate(j->cur, j->synced_size);
+		j->failed = rc;
+		return rc;
+	}
+	j->unsynced = 0;
+	return 0;
+}
+
+void journal_tell(struct journal *j, struct jpos *end)
+{
+	end->seg = j->cur_seg;
+	end->off = env_file_size(j->cur);
+}
+
+uint64_t journal_first_seg(struct journal *j)
+{
+	return j->first_seg;
+}
+
+int journal_release(struct journal *j, uint64_t seg)
+{
+	while (j->first_seg < seg && j->first_seg < j->cur_seg) {
+		char *path = seg_path(j->dir, j->first_seg);
+		struct env_file *f = NULL;
+		uint64_t size = 0;
+		int rc;
+
+		if (!path)
+			return err_set(IODB_ENOMEM, "out of memory");
+		if (env_open_read(j->env, path, &f) == 0) {
+			size = env_file_size(f);
+			env_file_close(f);
+		}
+		rc = env_unlink(j->env, path);
+		mem_free(path);
+		if (rc)
+			return rc;
+		j->older_bytes -= size;
+		j->first_seg++;
+	}
+	return 0;
 }
 
 void journal_get_stats(struct journal *j, struct journal_stats *st)

@@ -24,15 +24,19 @@ enum jrec_type {
 
 struct journal;
 
-struct journal_opts {
-	uint64_t segment_bytes; /* start a new segment once the current one is this large */
-	int sync;		/* fdatasync after every write */
-};
-
 /* Where a record lies: segment number and byte offset of its header. */
 struct jpos {
 	uint64_t seg;
 	uint64_t off;
+};
+
+struct journal_opts {
+	uint64_t segment_bytes; /* start a new segment once the current one is this large */
+	int sync;		/* fdatasync after every write */
+	/* Replay from this record on (seg 0: from the first segment). Segments before
+	 * start.seg are left over from an interrupted journal_release and are removed; the
+	 * records before start.off in its segment are not read. */
+	struct jpos start;
 };
 
 /* Called for each valid record at open, in log order. A non-zero return stops the replay
@@ -77,6 +81,19 @@ int journal_sync_wait(struct journal *j);
 int journal_write(struct journal *j, const struct buf *b, struct jpos *at);
 /* Read back the record at pos (its checksums checked): type and payload (replaced). */
 int journal_read(struct journal *j, const struct jpos *pos, uint8_t *type, struct buf *payload);
+
+/* fdatasync what was appended, whatever o.sync says (before the memtable holding it is
+ * distributed: the manifest must never point past the journal's durable end). */
+int journal_flush(struct journal *j);
+/* Where the next record will go (the end of the last one appended). Not thread-safe against
+ * appends: the appending thread calls it. */
+void journal_tell(struct journal *j, struct jpos *end);
+/* Delete the segments numbered below `seg` (never the current one), oldest first. Safe
+ * against concurrent appends; a crash part-way leaves a suffix of segments, which the next
+ * open trims with o.start. */
+int journal_release(struct journal *j, uint64_t seg);
+/* The oldest segment still on disk. */
+uint64_t journal_first_seg(struct journal *j);
 
 struct journal_stats {
 	uint64_t bytes_written; /* framed record bytes appended since open */

@@ -5,8 +5,12 @@
  *   IODB       identity file (format version), written once at creation (docs/format.md)
  *   LOCK       flock'ed while a handle has the store open (a second open gets IODB_EBUSY)
  *   journal/   the journal segments
+ *   MANIFEST   the shard map, the distribute point, the version graph (shards/manifest.c)
+ *   shards/    run files
  *
- * Open = lock, check IODB, replay the journal into the memtable and the version graph, then
+ * Open = lock, check IODB, read the manifest (lib/db/distribute.c), replay the journal from
+ * the distribute point (from the start with the Merkle layer on: it rebuilds its trees; the
+ * memtable then skips what the runs hold) into the memtable and the version graph, then
  * publish the head view. Replay applies exactly what the live commit path applies, through
  * the same functions (db_commit_*, db_apply_control), and checks every record against
  * the state it is applied to (numbers increase, the parent is the head, the height follows),
@@ -50,6 +54,9 @@ void iodb_options_init(iodb_options *o)
 	o->merkle = 1;
 	o->initial_height = 1;
 	o->merkle_threads = 2;
+	o->memtable_bytes = 32u << 20;
+	o->block_cache_bytes = 64u << 20;
+	o->block_bytes = 16u << 10;
 }
 
 static uint64_t now_usec(void)
@@ -65,6 +72,11 @@ void db_publish(iodb *db, struct view *v)
 	struct view *old;
 
 	pthread_mutex_lock(&db->view_mu);
+	if (v->tab != db->tab) { /* the tables that go with the leader's memtable: the latest */
+		tables_unref(v->tab);
+		v->tab = db->tab;
+		tables_ref(v->tab);
+	}
 	old = db->cur;
 	db->cur = v;
 	pthread_mutex_unlock(&db->view_mu);
@@ -205,7 +217,8 @@ static int replay_commit(iodb *db, const struct jcommit *c, const char *path,
 	if (vg_find(g, c->vid, c->vidlen))
 		return ERR_CORRUPT(path, pos->off, "commit record reuses a retained version ID");
 	ERR(db_commit_stores(db, c, &ids, local));
-	ERR(db_commit_data(db, c, ids));
+	if (c->n > db->dist_n) /* the rest is in the runs */
+		ERR(db_commit_data(db, c, ids));
 	if (db->o.merkle) {
 		if (parent && !parent->mr)
 			ERR(db_merkle_attach(db, parent->n));
@@ -274,6 +287,10 @@ static int replay_record(void *ctx, uint8_t type, const uint8_t *p, size_t len, 
 	iodb *db = ctx;
 	struct jcommit c;
 
+	/* Journal bytes the memtable now holds: the next freeze is due by them too. */
+	if (pos->seg > db->dist_pos.seg ||
+	    (pos->seg == db->dist_pos.seg && pos->off >= db->dist_pos.off))
+		db->mem_jbytes += JREC_HEADER + len;
 	switch (type) {
 	case JREC_COMMIT:
 		if (jcommit_decode(p, len, &c) != 0)
@@ -369,6 +386,17 @@ static int options_check(const iodb_options *in, iodb_options *o)
 		o->initial_height = in->initial_height;
 	if (in->merkle_threads)
 		o->merkle_threads = in->merkle_threads;
+	if (in->version >= 2) {
+		if (in->memtable_bytes)
+			o->memtable_bytes = in->memtable_bytes;
+		o->block_cache_bytes = in->block_cache_bytes;
+		if (in->block_bytes)
+			o->block_bytes = in->block_bytes;
+	}
+	if (o->memtable_bytes < 4096)
+		return err_set(IODB_EINVAL, "memtable_bytes must be at least 4096");
+	if (o->block_bytes < 256 || o->block_bytes > (64u << 20))
+		return err_set(IODB_EINVAL, "block_bytes must be between 256 and 64 MiB");
 	if (o->merkle_threads > 64)
 		return err_set(IODB_EINVAL, "merkle_threads must be at most 64");
 	if (o->journal_segment_bytes < 4096)
@@ -382,6 +410,7 @@ static void db_free(iodb *db)
 	worker_destroy(&db->worker);
 	mem_free(db->grave);
 	mem_free(db->grave_busy);
+	db_shards_close(db); /* its thread uses the journal */
 	journal_close(db->journal);
 	view_unref(db->cur);
 	mt_unref(db->mem);
@@ -453,8 +482,10 @@ static int db_open(const char *dir, const iodb_options *opts, struct env *env, i
 		rc = err_set(IODB_ENOMEM, "out of memory");
 		goto err;
 	}
+	ERR(db_shards_open(db));
 	{
-		struct journal_opts jo = {db->o.journal_segment_bytes, db->o.sync};
+		struct journal_opts jo = {db->o.journal_segment_bytes, db->o.sync,
+					  db->journal_start};
 
 		ERR(journal_open(env, path, 1, &jo, replay_record, db, &db->journal));
 	}
@@ -468,8 +499,9 @@ static int db_open(const char *dir, const iodb_options *opts, struct env *env, i
 		rc = err_set(IODB_ENOMEM, "out of memory");
 		goto err;
 	}
-	ERR(view_new(db->vg.head, anc, db->mem, db->stores, &v));
+	ERR(view_new(db->vg.head, anc, db->mem, db->tab, db->stores, &v));
 	db->cur = v;
+	ERR(db_dist_start(db));
 	db->open_usec = now_usec() - t0;
 	mem_free(path);
 	*out = db;
@@ -511,7 +543,8 @@ int iodb_stats(iodb *db, char **json)
 	struct journal_stats js;
 	struct view *v;
 	uint32_t versions, head, base;
-	uint64_t head_height = 0;
+	uint64_t head_height = 0, run_bytes = 0, frozen_bytes = 0;
+	uint32_t runs = 0, max_runs = 0, nshards = 0;
 	char *out;
 	int n;
 
@@ -526,18 +559,38 @@ int iodb_stats(iodb *db, char **json)
 		head_height = vg_get(&db->vg, head)->height;
 	pthread_rwlock_unlock(&db->vg_lock);
 	v = db_view_acquire(db);
-	if (!(out = mem_alloc(2048))) {
+	{
+		const struct shard_map *m = v->tab->map;
+
+		for (uint32_t i = 0; i < m->n; i++) {
+			runs += m->v[i].nruns;
+			run_bytes += m->v[i].bytes;
+			if (m->v[i].nruns > max_runs)
+				max_runs = m->v[i].nruns;
+		}
+		for (uint32_t i = 0; i < v->tab->nfrozen; i++)
+			frozen_bytes += mt_bytes(v->tab->frozen[i]);
+		nshards = m->n;
+	}
+	if (!(out = mem_alloc(4096))) {
 		view_unref(v);
 		return err_set(IODB_ENOMEM, "out of memory");
 	}
-	n = snprintf(out, 2048,
+	n = snprintf(out, 4096,
 		     "{\"versions\": %u, \"head_number\": %u, \"head_height\": %llu, "
 		     "\"base_number\": %u, \"stores\": %u, "
 		     "\"commits\": %llu, \"commit_groups\": %llu, \"ops\": %llu, "
 		     "\"user_bytes_written\": %llu, "
 		     "\"journal\": {\"bytes_written\": %llu, \"syncs\": %llu, \"segments\": %llu, "
 		     "\"bytes\": %llu}, "
-		     "\"memtable\": {\"bytes\": %llu, \"entries\": %llu}, "
+		     "\"memtable\": {\"bytes\": %llu, \"entries\": %llu, \"frozen\": %u, "
+		     "\"frozen_bytes\": %llu}, "
+		     "\"shards\": {\"count\": %u, \"runs\": %u, \"runs_per_shard_max\": %u, "
+		     "\"runs_per_shard_mean\": %.2f, \"run_bytes\": %llu, \"manifest_bytes\": %llu}, "
+		     "\"distribute\": {\"freezes\": %llu, \"runs_written\": %llu, \"bytes_written\": %llu, "
+		     "\"usec\": %llu, \"writers_stalled_usec\": %llu}, "
+		     "\"block_cache\": {\"bytes\": %llu, \"capacity\": %llu, \"hits\": %llu, "
+		     "\"misses\": %llu}, "
 		     "\"arena_bytes\": %llu, \"env_bytes_read\": %llu, \"env_bytes_written\": %llu, "
 		     "\"open_usec\": %llu}",
 		     versions, head, (unsigned long long)head_height, base, v->stores->n,
@@ -546,12 +599,21 @@ int iodb_stats(iodb *db, char **json)
 		     (unsigned long long)js.bytes_written, (unsigned long long)js.syncs,
 		     (unsigned long long)js.segments, (unsigned long long)js.size,
 		     (unsigned long long)mt_bytes(v->mem), (unsigned long long)mt_entries(v->mem),
+		     v->tab->nfrozen, (unsigned long long)frozen_bytes,
+		     nshards, runs, max_runs, nshards ? (double)runs / nshards : 0.0,
+		     (unsigned long long)run_bytes, (unsigned long long)manifest_size(db->man),
+		     (unsigned long long)db->st_freezes, (unsigned long long)db->st_dist,
+		     (unsigned long long)db->st_dist_bytes, (unsigned long long)db->st_dist_usec,
+		     (unsigned long long)db->st_stall_usec,
+		     (unsigned long long)bcache_bytes(db->bc),
+		     (unsigned long long)db->o.block_cache_bytes,
+		     (unsigned long long)bcache_hits(db->bc), (unsigned long long)bcache_misses(db->bc),
 		     (unsigned long long)mem_arena_allocated(),
 		     (unsigned long long)env_bytes_read(db->env),
 		     (unsigned long long)env_bytes_written(db->env),
 		     (unsigned long long)db->open_usec);
 	view_unref(v);
-	if (n < 0 || n >= 2048) {
+	if (n < 0 || n >= 4096) {
 		mem_free(out);
 		return err_set(IODB_ENOMEM, "statistics do not fit their buffer");
 	}

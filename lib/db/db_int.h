@@ -13,51 +13,9 @@
 #include "journal/journal.h"
 #include "lib/db/db.h"
 #include "lib/merkle/merkle.h"
+#include "shards/shards.h"
 
-/* ---- Entries and internal iterators --------------------------------------------------- */
-
-/*
- * An entry is (store, key, n, value | tombstone). Internal order: store ascending, key
- * ascending (unsigned bytes, shorter first), n descending — so the first visible entry of a
- * key met going forward is its value in a view.
- */
-struct entry {
-	uint32_t store;
-	uint32_t n;
-	const uint8_t *key;
-	uint32_t klen;
-	const uint8_t *val;
-	uint32_t vlen;
-	int tomb;
-};
-
-#define N_MAX UINT32_MAX
-
-int entry_cmp(uint32_t s1, const uint8_t *k1, size_t l1, uint32_t n1, uint32_t s2,
-	      const uint8_t *k2, size_t l2, uint32_t n2);
-
-struct iiter;
-struct iiter_ops {
-	/* Position at the first entry >= (store, key, n) in internal order. */
-	void (*seek)(struct iiter *it, uint32_t store, const uint8_t *key, size_t klen,
-		     uint32_t n);
-	void (*first)(struct iiter *it);
-	void (*last)(struct iiter *it);
-	void (*next)(struct iiter *it);
-	void (*prev)(struct iiter *it);
-	int (*valid)(const struct iiter *it);
-	/* The current entry; pointers are valid while the source lives. */
-	const struct entry *(*entry)(const struct iiter *it);
-	/* 0, or the error that made the iterator stop (corrupt data in later sources). */
-	int (*status)(const struct iiter *it);
-	void (*close)(struct iiter *it);
-};
-struct iiter {
-	const struct iiter_ops *ops;
-};
-
-/* A merging iterator over n children (it takes ownership of them). */
-int merge_iter_new(struct iiter **children, size_t n, struct iiter **it);
+/* Internal iterators (struct entry, struct iiter, merge_iter_new): shards/shards.h. */
 
 /* ---- Memtable ------------------------------------------------------------------------- */
 
@@ -165,6 +123,25 @@ uint32_t vg_ancestor_at(const struct vgraph *g, uint32_t from, uint32_t dist);
 /* Make n (a retained ancestor of head, or head) the base. */
 int vg_clean(struct vgraph *g, uint32_t base);
 
+/* ---- Tables: the data beyond the active memtable (lib/db/distribute.c) ---------------- */
+
+/*
+ * The frozen memtables waiting for distribute, and the shard map. Immutable and
+ * reference-counted, like views; swapped under iodb.view_mu by the leader (a freeze) and by
+ * the distribute thread (an install).
+ */
+struct tables {
+	atomic_int refs;
+	uint32_t nfrozen;
+	struct memtable **frozen; /* newest first */
+	struct shard_map *map;
+};
+/* A new table set (references taken on every memtable and on map). */
+int tables_new(struct memtable **frozen, uint32_t nfrozen, struct shard_map *map,
+	       struct tables **out);
+void tables_ref(struct tables *t);
+void tables_unref(struct tables *t);
+
 /* ---- Views ---------------------------------------------------------------------------- */
 
 /*
@@ -177,11 +154,13 @@ struct view {
 	uint32_t head; /* version viewed, 0 = the empty store */
 	roaring_bitmap_t *anc;
 	struct memtable *mem;
+	struct tables *tab; /* frozen memtables and runs */
 	struct stores *stores;
 };
 
-int view_new(uint32_t head, roaring_bitmap_t *anc, struct memtable *mem, struct stores *stores,
-	     struct view **v);
+/* tab may be NULL for a view about to be published (db_publish sets it). */
+int view_new(uint32_t head, roaring_bitmap_t *anc, struct memtable *mem, struct tables *tab,
+	     struct stores *stores, struct view **v);
 void view_ref(struct view *v);
 void view_unref(struct view *v);
 /* Value of key in the view: 0 and a copy in *val, IODB_NOTFOUND, or an error. */
@@ -224,10 +203,35 @@ struct iodb {
 	struct mroots **grave, **grave_busy; /* filling / being freed by the worker */
 	uint32_t ngrave, cap_grave, ngrave_busy, cap_grave_busy;
 
+	/* Shards and distribute (lib/db/distribute.c). */
+	struct block_cache *bc;
+	struct manifest *man;
+	struct tables *tab;  /* the current tables, under view_mu */
+	uint64_t mem_jbytes; /* journal bytes since the active memtable began (leader) */
+	uint32_t blob_next_n, blob_nstores; /* the graph as the last freeze described it */
+	atomic_int want_full; /* the next freeze describes the whole graph (manifest rewrite) */
+	uint32_t dist_n;      /* versions <= dist_n are in runs (at open) */
+	struct jpos journal_start; /* replay from here (merkle off: the distribute point) */
+	struct jpos dist_pos;	   /* the distribute point at open */
+	struct dist *dist;    /* the distribute thread and its queue */
+
 	/* Statistics. */
 	_Atomic uint64_t st_commits, st_groups, st_user_bytes, st_ops;
+	_Atomic uint64_t st_dist, st_dist_bytes, st_dist_usec, st_stall_usec, st_freezes;
 	uint64_t open_usec;
 };
+
+/* Distribute (lib/db/distribute.c). */
+int db_shards_open(iodb *db);	 /* the manifest, the shard map, the graph it records */
+int db_dist_start(iodb *db);	 /* the distribute thread */
+void db_shards_close(iodb *db);	 /* stop the thread, free everything of the shards */
+/* The leader, after a group: freeze the memtable if it is due (or, with force, if anything
+ * was written since the last freeze), waiting while too many are pending. *gen (if given):
+ * the freeze generation to wait for with db_dist_wait, 0 if none. */
+int db_freeze(iodb *db, int force, uint64_t *gen);
+int db_dist_wait(iodb *db, uint64_t gen);
+int db_dist_failed(iodb *db); /* distribute stopped on an error */
+struct tables *db_tables_acquire(iodb *db);
 
 /* Merkle layer (lib/db/merkle.c). */
 /* Roots of a commit's version: parent's roots + the ops; hash 0: not hashed (replay), 1:

@@ -1,9 +1,9 @@
 /*
- * iter.c — the merging iterator over internal sources, and the user iterator on top.
+ * iter.c — the user iterator.
  *
- * Internal sources (memtables now; run files with the shards) yield entries in internal
- * order: store, key ascending, n descending. The merging iterator interleaves them; the
- * user iterator turns that stream into the keys of one store as a view sees them:
+ * Internal sources (memtables, the shard map's runs) yield entries in internal order: store,
+ * key ascending, n descending; a merging iterator (shards/merge.c) interleaves them. The user
+ * iterator turns that stream into the keys of one store as a view sees them:
  *
  *   forward:  the first entry of a key whose n is in the view's ancestor set is the key's
  *             value (or tombstone: the key is skipped); the internal iterator rests on it.
@@ -15,164 +15,6 @@
  * do.
  */
 #include "lib/db/db_int.h"
-
-/* ---- Merging iterator ----------------------------------------------------------------- */
-
-struct merge_iter {
-	struct iiter base;
-	struct iiter **c;
-	size_t n;
-	struct iiter *cur;
-	int backward;
-};
-
-static int child_cmp(const struct iiter *a, const struct iiter *b)
-{
-	const struct entry *x = a->ops->entry(a), *y = b->ops->entry(b);
-
-	return entry_cmp(x->store, x->key, x->klen, x->n, y->store, y->key, y->klen, y->n);
-}
-
-static void mi_pick(struct merge_iter *m, int largest)
-{
-	m->cur = NULL;
-	for (size_t i = 0; i < m->n; i++) {
-		struct iiter *c = m->c[i];
-
-		if (!c->ops->valid(c))
-			continue;
-		if (!m->cur || (largest ? child_cmp(c, m->cur) > 0 : child_cmp(c, m->cur) < 0))
-			m->cur = c;
-	}
-}
-
-static void mi_seek(struct iiter *i, uint32_t store, const uint8_t *key, size_t klen, uint32_t n)
-{
-	struct merge_iter *m = (struct merge_iter *)i;
-
-	for (size_t k = 0; k < m->n; k++)
-		m->c[k]->ops->seek(m->c[k], store, key, klen, n);
-	m->backward = 0;
-	mi_pick(m, 0);
-}
-
-static void mi_first(struct iiter *i)
-{
-	struct merge_iter *m = (struct merge_iter *)i;
-
-	for (size_t k = 0; k < m->n; k++)
-		m->c[k]->ops->first(m->c[k]);
-	m->backward = 0;
-	mi_pick(m, 0);
-}
-
-static void mi_last(struct iiter *i)
-{
-	struct merge_iter *m = (struct merge_iter *)i;
-
-	for (size_t k = 0; k < m->n; k++)
-		m->c[k]->ops->last(m->c[k]);
-	m->backward = 1;
-	mi_pick(m, 1);
-}
-
-static void mi_next(struct iiter *i)
-{
-	struct merge_iter *m = (struct merge_iter *)i;
-
-	if (m->backward) {
-		/* Bring every other child to its first entry after the current one. Entries are
-		 * unique across sources, so that is the first entry >= the current one. */
-		const struct entry *e = m->cur->ops->entry(m->cur);
-
-		for (size_t k = 0; k < m->n; k++)
-			if (m->c[k] != m->cur)
-				m->c[k]->ops->seek(m->c[k], e->store, e->key, e->klen, e->n);
-		m->backward = 0;
-	}
-	m->cur->ops->next(m->cur);
-	mi_pick(m, 0);
-}
-
-static void mi_prev(struct iiter *i)
-{
-	struct merge_iter *m = (struct merge_iter *)i;
-
-	if (!m->backward) {
-		const struct entry *e = m->cur->ops->entry(m->cur);
-
-		for (size_t k = 0; k < m->n; k++) {
-			struct iiter *c = m->c[k];
-
-			if (c == m->cur)
-				continue;
-			c->ops->seek(c, e->store, e->key, e->klen, e->n);
-			if (c->ops->valid(c))
-				c->ops->prev(c);
-			else
-				c->ops->last(c);
-		}
-		m->backward = 1;
-	}
-	m->cur->ops->prev(m->cur);
-	mi_pick(m, 1);
-}
-
-static int mi_valid(const struct iiter *i)
-{
-	return ((const struct merge_iter *)i)->cur != NULL;
-}
-
-static const struct entry *mi_entry(const struct iiter *i)
-{
-	const struct merge_iter *m = (const struct merge_iter *)i;
-
-	return m->cur->ops->entry(m->cur);
-}
-
-static int mi_status(const struct iiter *i)
-{
-	const struct merge_iter *m = (const struct merge_iter *)i;
-
-	for (size_t k = 0; k < m->n; k++) {
-		int rc = m->c[k]->ops->status(m->c[k]);
-
-		if (rc)
-			return rc;
-	}
-	return 0;
-}
-
-static void mi_close(struct iiter *i)
-{
-	struct merge_iter *m = (struct merge_iter *)i;
-
-	for (size_t k = 0; k < m->n; k++)
-		m->c[k]->ops->close(m->c[k]);
-	mem_free(m->c);
-	mem_free(m);
-}
-
-static const struct iiter_ops merge_iter_ops = {
-	mi_seek, mi_first, mi_last, mi_next, mi_prev, mi_valid, mi_entry, mi_status, mi_close,
-};
-
-int merge_iter_new(struct iiter **children, size_t n, struct iiter **out)
-{
-	struct merge_iter *m = mem_calloc(1, sizeof(*m));
-
-	if (!m || !(m->c = mem_alloc(n * sizeof(*m->c)))) {
-		mem_free(m);
-		for (size_t k = 0; k < n; k++)
-			children[k]->ops->close(children[k]);
-		return err_set(IODB_ENOMEM, "out of memory opening an iterator");
-	}
-	memcpy(m->c, children, n * sizeof(*m->c));
-	m->n = n;
-	m->base.ops = &merge_iter_ops;
-	*out = &m->base;
-	return 0;
-}
 
 /* ---- User iterator -------------------------------------------------------------------- */
 
@@ -284,7 +126,6 @@ int iodb_iter_open(iodb *db, iodb_snapshot *s, const char *store, iodb_iter **ou
 	size_t nlen;
 	int64_t sid;
 	iodb_iter *u;
-	struct iiter *child;
 	int rc;
 
 	if (!db || !out)
@@ -300,8 +141,36 @@ int iodb_iter_open(iodb *db, iodb_snapshot *s, const char *store, iodb_iter **ou
 		u->has_store = 1;
 		u->store = (uint32_t)sid;
 	}
-	ERR(mt_iter_new(u->v->mem, &child));
-	ERR(merge_iter_new(&child, 1, &u->it));
+	{
+		/* Sources: the memtable, the frozen ones, the shards. */
+		struct tables *t = u->v->tab;
+		uint32_t nf = t ? t->nfrozen : 0, nc = 0;
+		struct iiter *c[2 + 64], **cs = c;
+
+		if (nf + 2 > 66 && !(cs = mem_alloc((nf + 2) * sizeof(*cs)))) {
+			rc = err_set(IODB_ENOMEM, "out of memory opening an iterator");
+			goto err;
+		}
+		rc = mt_iter_new(u->v->mem, &cs[nc]);
+		nc += rc == 0;
+		for (uint32_t i = 0; rc == 0 && i < nf; i++) {
+			rc = mt_iter_new(t->frozen[i], &cs[nc]);
+			nc += rc == 0;
+		}
+		if (rc == 0 && t) {
+			rc = smap_iter_new(t->map, &cs[nc]);
+			nc += rc == 0;
+		}
+		if (rc == 0)
+			rc = merge_iter_new(cs, nc, &u->it);
+		else
+			while (nc-- > 0)
+				cs[nc]->ops->close(cs[nc]);
+		if (cs != c)
+			mem_free(cs);
+		if (rc)
+			goto err;
+	}
 	db->open_readers++;
 	*out = u;
 	return 0;

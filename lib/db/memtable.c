@@ -50,18 +50,6 @@ static inline const uint8_t *node_val(const struct mt_node *x)
 	return node_key(x) + x->klen;
 }
 
-int entry_cmp(uint32_t s1, const uint8_t *k1, size_t l1, uint32_t n1, uint32_t s2,
-	      const uint8_t *k2, size_t l2, uint32_t n2)
-{
-	int c;
-
-	if (s1 != s2)
-		return s1 < s2 ? -1 : 1;
-	if ((c = key_cmp(k1, l1, k2, l2)))
-		return c;
-	return n1 > n2 ? -1 : n1 < n2; /* n descending */
-}
-
 static void *mt_arena_alloc(struct memtable *m, size_t n)
 {
 	struct mt_chunk *c = m->chunks;

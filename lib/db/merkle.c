@@ -585,7 +585,7 @@ int iodb_prove(iodb *db, const void *vid, size_t vidlen, const char *store, cons
 	pthread_rwlock_unlock(&db->vg_lock);
 	if (rc)
 		goto err;
-	ERR(view_new(n, anc, view->mem, view->stores, &at));
+	ERR(view_new(n, anc, view->mem, view->tab, view->stores, &at));
 	if ((leaf = mtree_get(m->root, key, klen)) != NULL) {
 		ERR(exist_for(at, store, m->root, leaf, st, &el, &vl));
 		ERR(ics23_encode_exist(&out, &el));

@@ -132,7 +132,7 @@ int iodb_snapshot_open(iodb *db, const void *vid, size_t vidlen, iodb_snapshot *
 		}
 		pthread_rwlock_unlock(&db->vg_lock);
 		if (rc == 0)
-			rc = view_new(n, anc, cur->mem, cur->stores, &s->v);
+			rc = view_new(n, anc, cur->mem, cur->tab, cur->stores, &s->v);
 		view_unref(cur);
 		if (rc) {
 			mem_free(s);

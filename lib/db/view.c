@@ -100,8 +100,8 @@ void stores_unref(struct stores *s)
 
 /* ---- Views ---------------------------------------------------------------------------- */
 
-int view_new(uint32_t head, roaring_bitmap_t *anc, struct memtable *mem, struct stores *stores,
-	     struct view **out)
+int view_new(uint32_t head, roaring_bitmap_t *anc, struct memtable *mem, struct tables *tab,
+	     struct stores *stores, struct view **out)
 {
 	struct view *v = mem_calloc(1, sizeof(*v));
 
@@ -114,6 +114,8 @@ int view_new(uint32_t head, roaring_bitmap_t *anc, struct memtable *mem, struct 
 	v->anc = anc;
 	v->mem = mem;
 	mt_ref(mem);
+	if ((v->tab = tab) != NULL)
+		tables_ref(tab);
 	v->stores = stores;
 	stores_ref(stores);
 	*out = v;
@@ -131,6 +133,7 @@ void view_unref(struct view *v)
 		return;
 	roaring_bitmap_free(v->anc);
 	mt_unref(v->mem);
+	tables_unref(v->tab);
 	stores_unref(v->stores);
 	mem_free(v);
 }
@@ -163,20 +166,37 @@ int view_get(struct view *v, const char *store, const void *key, size_t klen, vo
 	size_t nlen = 0;
 	int64_t sid;
 	struct entry e;
+	struct block *hold = NULL;
 	void *copy;
+	int found, rc = 0;
 
 	RET(check_store(store, &name, &nlen));
 	RET(check_key(key, klen));
 	if (!val || !vlen)
 		return err_set(IODB_EINVAL, "val and vlen must not be NULL");
-	if ((sid = stores_find(v->stores, name, nlen)) < 0 ||
-	    !mt_get(v->mem, (uint32_t)sid, key, (uint32_t)klen, v->anc, &e) || e.tomb) {
-		err_clear(); /* a miss is no failure worth a message, but leave none stale */
-		return IODB_NOTFOUND;
+	if ((sid = stores_find(v->stores, name, nlen)) < 0)
+		goto miss;
+	/* Newest source first: every entry of a newer source has a larger number. */
+	found = mt_get(v->mem, (uint32_t)sid, key, (uint32_t)klen, v->anc, &e);
+	for (uint32_t i = 0; !found && v->tab && i < v->tab->nfrozen; i++)
+		found = mt_get(v->tab->frozen[i], (uint32_t)sid, key, (uint32_t)klen, v->anc, &e);
+	if (!found && v->tab &&
+	    (found = smap_get(v->tab->map, (uint32_t)sid, key, (uint32_t)klen, v->anc, &e,
+			      &hold)) < 0)
+		return found;
+	if (!found || e.tomb) {
+		block_unref(hold);
+		goto miss;
 	}
 	if (!(copy = mem_dup(e.val, e.vlen)))
-		return err_set(IODB_ENOMEM, "out of memory copying a %u-byte value", e.vlen);
+		rc = err_set(IODB_ENOMEM, "out of memory copying a %u-byte value", e.vlen);
+	block_unref(hold);
+	if (rc)
+		return rc;
 	*val = copy;
 	*vlen = e.vlen;
 	return 0;
+miss:
+	err_clear(); /* a miss is no failure worth a message, but leave none stale */
+	return IODB_NOTFOUND;
 }

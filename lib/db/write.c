@@ -137,7 +137,7 @@ int iodb_batch_del(iodb_batch *b, const char *store, const void *key, size_t kle
 
 /* ---- The commit queue ----------------------------------------------------------------- */
 
-enum { W_UPDATE, W_ROLLBACK, W_CHECKOUT, W_CLEAN };
+enum { W_UPDATE, W_ROLLBACK, W_CHECKOUT, W_CLEAN, W_FLUSH };
 
 struct writer {
 	int kind;
@@ -145,6 +145,7 @@ struct writer {
 	size_t vidlen;
 	const iodb_batch *batch;
 	uint32_t keep;
+	uint64_t gen;	    /* W_FLUSH: the freeze to wait for */
 	uint32_t n, parent; /* number given to an update, and its parent's */
 	uint64_t height;
 	size_t rec_off;	    /* its record's offset in the group's buffer */
@@ -204,7 +205,7 @@ static int publish_head(iodb *db)
 	struct view *v;
 
 	RET(vg_ancestors(&db->vg, db->vg.head, &anc));
-	RET(view_new(db->vg.head, anc, db->mem, db->stores, &v));
+	RET(view_new(db->vg.head, anc, db->mem, NULL, db->stores, &v));
 	db_publish(db, v);
 	return 0;
 }
@@ -346,6 +347,7 @@ static int lead_updates(iodb *db, struct writer *first, struct writer *last)
 			goto fail_all;
 	}
 	ERR(journal_append(db->journal, &db->wbuf, &at));
+	db->mem_jbytes += db->wbuf.len;
 	/* Handing work to another thread costs a wake-up (tens of microseconds here): the
 	 * fsync goes to the sync thread only when there is at least that much to do meanwhile,
 	 * and the memtable inserts to the worker only when a Merkle build runs beside them. */
@@ -478,6 +480,7 @@ static int lead_control(iodb *db, struct writer *w)
 	db->wbuf.len = 0;
 	ERR(encode_control(db, type, w->keep, target));
 	ERR(journal_write(db->journal, &db->wbuf, NULL));
+	db->mem_jbytes += db->wbuf.len;
 	put_u32(rec, w->keep);
 	put_u32(rec + 4, target);
 	pthread_rwlock_wrlock(&db->vg_lock);
@@ -529,20 +532,35 @@ static int commit(iodb *db, struct writer *w)
 		}
 	pthread_mutex_unlock(&db->wq_mu);
 
+	if (!db->sticky && db_dist_failed(db))
+		db->sticky = IODB_EIO; /* distribute failed: the handle takes no more writes */
 	if (db->sticky) {
 		for (struct writer *x = w;; x = x->next) {
 			x->rc = IODB_EIO;
 			snprintf(x->msg, sizeof(x->msg), "%s",
-				 "an earlier journal write or fsync failed; reopen the store to "
-				 "write again");
+				 "an earlier write or fsync (journal or distribute) failed; "
+				 "reopen the store to write again");
 			if (x == last)
 				break;
 		}
 		err_set(IODB_EIO, "%s", w->msg);
 	} else if (w->kind == W_UPDATE) {
 		lead_updates(db, w, last);
-	} else {
+	} else if (w->kind != W_FLUSH) {
 		w->rc = lead_control(db, w);
+	}
+	/* Still the leader: freeze the memtable if it is due (a flush: if it holds anything).
+	 * A failure here fails later writes and a flush, never the updates just committed. */
+	if (!db->sticky) {
+		int rc = db_freeze(db, w->kind == W_FLUSH, &w->gen);
+
+		if (rc) {
+			db->sticky = rc;
+			if (w->kind == W_FLUSH) {
+				w->rc = rc;
+				snprintf(w->msg, sizeof(w->msg), "%s", iodb_errmsg());
+			}
+		}
 	}
 
 	pthread_mutex_lock(&db->wq_mu);
@@ -601,6 +619,19 @@ static int control(iodb *db, int kind, const void *vid, size_t vidlen, uint32_t 
 	w.vidlen = vidlen;
 	w.keep = keep;
 	return commit(db, &w);
+}
+
+int iodb_flush(iodb *db)
+{
+	struct writer w = {0};
+
+	if (!db)
+		return err_set(IODB_EINVAL, "iodb_flush: db must not be NULL");
+	w.kind = W_FLUSH;
+	RET(commit(db, &w));
+	/* Then, outside the commit queue, wait for distribute to finish that freeze (and with
+	 * it, every earlier one). */
+	return db_dist_wait(db, w.gen);
 }
 
 int iodb_rollback(iodb *db, const void *vid, size_t vidlen)

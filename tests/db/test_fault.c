@@ -16,18 +16,37 @@
 
 #define WORK_STEPS 40
 
-static void opts(iodb_options *o, int sync)
+/* dist: the memtable is distributed after every step (iodb_flush), with the Merkle layer
+ * off so that journal segments are released: the failures and power cuts then hit run
+ * files, manifest edits and rewrites, and segment deletion too. */
+static void opts(iodb_options *o, int sync, int dist)
 {
 	iodb_options_init(o);
 	o->sync = sync;
 	o->journal_segment_bytes = 4096; /* rotations inside the workload */
+	if (dist) {
+		o->merkle = 0;
+		o->memtable_bytes = 4096;
+		o->block_bytes = 512;
+	}
 }
 
-static void reopen_and_check(const char *dir, const struct model *m, uint64_t *rng)
+/* A step, then (dist) a flush: its failure is the step's. */
+static int step(struct model *m, int s, iodb *db, int dist)
+{
+	int rc = model_step(m, s, db);
+
+	if (rc == 0 && dist && db)
+		rc = iodb_flush(db);
+	return rc;
+}
+
+static void reopen_and_check(const char *dir, const iodb_options *o, const struct model *m,
+			     uint64_t *rng)
 {
 	iodb *db;
 
-	ck_ok(iodb_open(dir, NULL, &db));
+	ck_ok(iodb_open(dir, o, &db));
 	model_check_all(db, m, -1, rng);
 	ck_ok(iodb_close(db));
 }
@@ -43,12 +62,12 @@ START_TEST(test_fail_every_nth_call)
 	iodb *db;
 
 	/* Dry run: how many calls of each kind the workload makes. */
-	opts(&o, 1);
+	opts(&o, 1, _i);
 	model_init(&m, 1);
 	ck_ok(env_new(&e));
 	ck_ok(db_open_env(dir, &o, e, &db));
 	for (int s = 0; s < WORK_STEPS; s++)
-		ck_ok(model_step(&m, s, db));
+		ck_ok(step(&m, s, db, _i));
 	ck_ok(iodb_close(db));
 	for (int op = 0; op < ENV_OP_COUNT; op++)
 		counts[op] = env_op_count(e, op);
@@ -74,8 +93,11 @@ START_TEST(test_fail_every_nth_call)
 					      (unsigned long long)n, rc);
 			} else {
 				for (int s = 0; s < WORK_STEPS; s++)
-					if ((rc = model_step(&m, s, db)) != 0) {
+					if ((rc = step(&m, s, db, _i)) != 0) {
 						failed_at = s;
+						if (getenv("IODB_FAULT_VERBOSE"))
+							fprintf(stderr, "  step %d: %s\n", s,
+								iodb_errmsg());
 						break;
 					}
 				ck_assert_msg(failed_at >= 0, "%s #%llu never failed", names[op],
@@ -95,7 +117,10 @@ START_TEST(test_fail_every_nth_call)
 				ck_ok(iodb_close(db));
 			}
 			env_free(e);
-			reopen_and_check(dir, &m, &rng);
+			if (getenv("IODB_FAULT_VERBOSE"))
+				fprintf(stderr, "%s #%llu failed at step %d: %s\n", names[op],
+					(unsigned long long)n, failed_at, iodb_errmsg());
+			reopen_and_check(dir, &o, &m, &rng);
 			model_free(&m);
 			tu_rmrf(dir);
 		}
@@ -116,17 +141,17 @@ START_TEST(test_power_cut_sync)
 		struct model m;
 		iodb *db;
 
-		opts(&o, 1);
+		opts(&o, 1, _i);
 		model_init(&m, 1);
 		ck_ok(env_new(&e));
 		ck_ok(db_open_env(dir, &o, e, &db));
 		for (int s = 0; s < k; s++)
-			ck_ok(model_step(&m, s, db));
+			ck_ok(step(&m, s, db, _i));
 		env_crash(e, k % 2, (uint64_t)k);
 		ck_rc(iodb_update(db, "x", 1, NULL), IODB_EIO);
 		ck_ok(iodb_close(db));
 		env_free(e);
-		reopen_and_check(dir, &m, &rng);
+		reopen_and_check(dir, &o, &m, &rng);
 		model_free(&m);
 		tu_rmrf(dir);
 		free(dir);
@@ -148,18 +173,18 @@ START_TEST(test_power_cut_nosync)
 		iodb *db;
 		int match = -1;
 
-		opts(&o, 0);
+		opts(&o, 0, _i);
 		model_init(&states[0], 1);
 		ck_ok(env_new(&e));
 		ck_ok(db_open_env(dir, &o, e, &db));
 		for (int s = 0; s < k; s++) {
 			model_copy(&states[s + 1], &states[s]);
-			ck_ok(model_step(&states[s + 1], s, db));
+			ck_ok(step(&states[s + 1], s, db, _i));
 		}
 		env_crash(e, 1, (uint64_t)k + 100);
 		ck_ok(iodb_close(db));
 		env_free(e);
-		ck_ok(iodb_open(dir, NULL, &db));
+		ck_ok(iodb_open(dir, &o, &db));
 		for (int j = k; j >= 0 && match < 0; j--)
 			if (model_versions_equal(db, &states[j]))
 				match = j;
@@ -180,9 +205,9 @@ int main(void)
 	TCase *tc = tcase_create("fault");
 
 	tcase_set_timeout(tc, 600);
-	tcase_add_test(tc, test_fail_every_nth_call);
-	tcase_add_test(tc, test_power_cut_sync);
-	tcase_add_test(tc, test_power_cut_nosync);
+	tcase_add_loop_test(tc, test_fail_every_nth_call, 0, 2);
+	tcase_add_loop_test(tc, test_power_cut_sync, 0, 2);
+	tcase_add_loop_test(tc, test_power_cut_nosync, 0, 2);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }

@@ -3,7 +3,9 @@
  * every step: updates (with repeated keys, deletes, empty values, empty versions), duplicate
  * and reused version IDs, rollback, checkout and updates on branches, clean, keep_versions,
  * reads at random retained versions, snapshots held open across everything, iterators both
- * ways, and reopen.
+ * ways, and reopen. The shard variants freeze the memtable every few commits (and flush at
+ * random), so reads merge the memtable, frozen memtables and hundreds of runs, and reopen
+ * starts from the manifest; with the Merkle layer off, journal segments are released too.
  *
  * IODB_MODEL_STEPS sets the number of steps (default 3000, 600 under sanitizers);
  * IODB_TEST_SEED replays a run.
@@ -45,15 +47,24 @@ static void close_held(struct held *h)
 		}
 }
 
-static void run_model(uint32_t keep_versions, uint64_t seed)
+struct variant {
+	uint32_t keep_versions;
+	int merkle;
+	uint64_t memtable_bytes; /* 0: the default (no distribute in this workload) */
+};
+
+static void run_model(const struct variant *var, uint64_t seed)
 {
+	uint32_t keep_versions = var->keep_versions;
 	char *dir = tu_tmpdir("model");
 	uint64_t rng = seed;
 	struct model m;
 	struct held held[HELD] = {{0}};
 	iodb_options o;
 	iodb *db;
-	int nsteps = steps(), vid_counter = 0;
+	/* Without compaction (yet) every distribute adds a run that reads must merge: the shard
+	 * variants run half as many steps. */
+	int nsteps = var->memtable_bytes ? steps() / 2 : steps(), vid_counter = 0;
 	struct m_op ops[12];
 
 	model_init(&m, seed);
@@ -62,6 +73,12 @@ static void run_model(uint32_t keep_versions, uint64_t seed)
 	o.sync = 0;
 	o.keep_versions = keep_versions;
 	o.journal_segment_bytes = 4096; /* many segments */
+	o.merkle = var->merkle;
+	if (var->memtable_bytes) {
+		o.memtable_bytes = var->memtable_bytes;
+		o.block_bytes = 512; /* many blocks per run */
+		o.block_cache_bytes = 8 << 20;
+	}
 	ck_ok(iodb_open(dir, &o, &db));
 
 	for (int step = 0; step < nsteps; step++) {
@@ -130,6 +147,8 @@ static void run_model(uint32_t keep_versions, uint64_t seed)
 			ck_ok(iodb_close(db));
 			ck_ok(iodb_open(dir, &o, &db));
 			model_check_all(db, &m, -1, &rng);
+		} else if (r < 90) {
+			ck_ok(iodb_flush(db));
 		} else {
 			/* Read a random retained version. */
 			iodb_snapshot *s;
@@ -161,13 +180,41 @@ static void run_model(uint32_t keep_versions, uint64_t seed)
 
 START_TEST(test_model_all_versions)
 {
-	run_model(0, tu_seed(20261121));
+	static const struct variant v = {0, 1, 0};
+
+	run_model(&v, tu_seed(20261121));
 }
 END_TEST
 
 START_TEST(test_model_keep_versions)
 {
-	run_model(5, tu_seed(7));
+	static const struct variant v = {5, 1, 0};
+
+	run_model(&v, tu_seed(7));
+}
+END_TEST
+
+START_TEST(test_model_shards)
+{
+	static const struct variant v = {0, 0, 4096};
+
+	run_model(&v, tu_seed(31));
+}
+END_TEST
+
+START_TEST(test_model_shards_keep_versions)
+{
+	static const struct variant v = {6, 0, 4096};
+
+	run_model(&v, tu_seed(32));
+}
+END_TEST
+
+START_TEST(test_model_shards_merkle)
+{
+	static const struct variant v = {0, 1, 8192};
+
+	run_model(&v, tu_seed(33));
 }
 END_TEST
 
@@ -176,8 +223,16 @@ int main(void)
 	Suite *s = suite_create("db_model");
 	TCase *tc = tcase_create("model");
 
-	tcase_add_test(tc, test_model_all_versions);
-	tcase_add_test(tc, test_model_keep_versions);
+	const char *only = getenv("IODB_MODEL_ONLY"); /* run one variant: its test's name */
+#define ADD(t)                                             \
+	if (!only || strcmp(only, #t) == 0)                \
+		tcase_add_test(tc, t)
+	ADD(test_model_all_versions);
+	ADD(test_model_keep_versions);
+	ADD(test_model_shards);
+	ADD(test_model_shards_keep_versions);
+	ADD(test_model_shards_merkle);
+#undef ADD
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }

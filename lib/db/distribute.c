@@ -1,0 +1,722 @@
+/*
+ * distribute.c — moving the journal's data into the shards: freeze, distribute, install,
+ * release; and, at open, the version graph the manifest records.
+ *
+ *   leader, after a group:  memtable or journal since it began >= memtable_bytes
+ *        └─ freeze: journal fdatasynced; a new memtable takes writes; the old one joins
+ *           the tables (still read), with a description of the version graph as it stands
+ *           at that journal position (the "graph blob")
+ *   distribute thread, oldest frozen first:
+ *        ├─ one run per shard it touches, streamed (shards/distribute.c), entries of
+ *        │  discarded versions left out
+ *        ├─ one manifest edit: the runs, the distribute point (journal position and last
+ *        │  version number), the graph blob — durable
+ *        ├─ install: new tables without that memtable, with the runs; head view republished
+ *        └─ journal segments wholly before the distribute point deleted, unless a holder
+ *           needs them (the Merkle layer: it replays history from the journal at open, so
+ *           with merkle on nothing is released until it has snapshots)
+ *
+ * Back-pressure: with MAX_FROZEN memtables frozen and not yet installed, the next freeze
+ * waits (the leader, so every writer) for distribute to finish one; the time is counted in
+ * stats (writers_stalled_usec). Readers never wait.
+ *
+ * The graph blob: the manifest must let open rebuild the version graph without the released
+ * journal. Each freeze describes the versions added since the previous one, plus the
+ * current head, base, numbers and the discarded set (small: runs of numbers); the first
+ * freeze after open and every freeze after the manifest has grown describe the whole graph,
+ * and the manifest is then rewritten. Byte layout: docs/format.md, "Graph blob".
+ *
+ * A failed distribute (a write or fsync of a run or the manifest) stops distribute; the
+ * data is still in the journal, and the handle refuses writes (IODB_EIO) until reopened.
+ */
+#include <stdio.h>
+#include <sys/time.h>
+
+#include "lib/db/db_int.h"
+
+#define MAX_FROZEN 2
+#define BLOB_DELTA 1
+#define BLOB_FULL 2
+/* Rewrite the manifest once it has grown by this much since it was last written whole. */
+#define MANIFEST_REWRITE_BYTES (4u << 20)
+
+struct djob {
+	struct memtable *mem;
+	uint32_t last_n;     /* the newest version number in it (or before it) */
+	struct jpos end;     /* the journal position after its last record */
+	struct buf blob;     /* the graph at end */
+	int full;	     /* blob is a full description: rewrite the manifest */
+	roaring_bitmap_t *dead; /* discarded numbers at end: their entries are left out */
+	uint64_t gen;
+	struct djob *next;
+};
+
+struct dist {
+	pthread_t thread;
+	int up, stop;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;	/* work for the thread */
+	pthread_cond_t done_cv; /* a job finished, or distribute failed */
+	struct djob *head, *tail;
+	uint32_t n;
+	uint64_t gen_next, gen_done;
+	atomic_int err;
+	char msg[512];
+};
+
+static uint64_t now_usec(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (uint64_t)tv.tv_sec * 1000000 + (uint64_t)tv.tv_usec;
+}
+
+/* ---- Tables --------------------------------------------------------------------------- */
+
+int tables_new(struct memtable **frozen, uint32_t nfrozen, struct shard_map *map,
+	       struct tables **out)
+{
+	struct tables *t = mem_calloc(1, sizeof(*t));
+
+	if (!t || (nfrozen && !(t->frozen = mem_alloc(nfrozen * sizeof(*t->frozen))))) {
+		mem_free(t);
+		return err_set(IODB_ENOMEM, "out of memory");
+	}
+	atomic_init(&t->refs, 1);
+	for (uint32_t i = 0; i < nfrozen; i++) {
+		t->frozen[i] = frozen[i];
+		mt_ref(frozen[i]);
+	}
+	t->nfrozen = nfrozen;
+	t->map = map;
+	smap_ref(map);
+	*out = t;
+	return 0;
+}
+
+void tables_ref(struct tables *t)
+{
+	atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+}
+
+void tables_unref(struct tables *t)
+{
+	if (!t || atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	for (uint32_t i = 0; i < t->nfrozen; i++)
+		mt_unref(t->frozen[i]);
+	mem_free(t->frozen);
+	smap_unref(t->map);
+	mem_free(t);
+}
+
+struct tables *db_tables_acquire(iodb *db)
+{
+	struct tables *t;
+
+	pthread_mutex_lock(&db->view_mu);
+	t = db->tab;
+	tables_ref(t);
+	pthread_mutex_unlock(&db->view_mu);
+	return t;
+}
+
+/* Make t the current tables and republish the head view with them. view_mu held. */
+static int tables_install_locked(iodb *db, struct tables *t)
+{
+	struct view *cur = db->cur, *v = NULL;
+	roaring_bitmap_t *anc;
+
+	if (cur) {
+		if (!(anc = roaring_bitmap_copy(cur->anc)))
+			return err_set(IODB_ENOMEM, "out of memory");
+		RET(view_new(cur->head, anc, cur->mem, t, cur->stores, &v));
+	}
+	tables_unref(db->tab);
+	db->tab = t;
+	db->cur = v;
+	view_unref(cur);
+	return 0;
+}
+
+/* ---- The graph blob ------------------------------------------------------------------- */
+
+static int put_bitmap(struct buf *b, const roaring_bitmap_t *r)
+{
+	size_t n = roaring_bitmap_portable_size_in_bytes(r);
+
+	RET(buf_put_u32(b, (uint32_t)n));
+	RET(buf_reserve(b, n));
+	roaring_bitmap_portable_serialize(r, (char *)b->p + b->len);
+	b->len += n;
+	return 0;
+}
+
+/* Describe the graph (the leader's: it alone changes it). */
+static int blob_encode(iodb *db, int full, struct buf *b)
+{
+	const struct vgraph *g = &db->vg;
+	uint32_t from_store = full ? 1 : db->blob_nstores, from_n = full ? g->lo : db->blob_next_n;
+	uint32_t count = 0;
+	size_t count_at;
+
+	if (from_n < g->lo)
+		from_n = g->lo;
+	if (from_store < 1)
+		from_store = 1;
+	b->len = 0;
+	RET(buf_put_u8(b, full ? BLOB_FULL : BLOB_DELTA));
+	RET(buf_put_u32(b, g->next_n));
+	RET(buf_put_u32(b, g->head));
+	RET(buf_put_u32(b, g->base));
+	RET(buf_put_u32(b, from_store));
+	RET(buf_put_u32(b, db->stores->n));
+	for (uint32_t i = from_store; i < db->stores->n; i++) {
+		RET(buf_put_u8(b, db->stores->v[i].len));
+		RET(buf_append(b, db->stores->v[i].name, db->stores->v[i].len));
+	}
+	RET(put_bitmap(b, g->base_anc));
+	RET(put_bitmap(b, g->dead));
+	count_at = b->len;
+	RET(buf_put_u32(b, 0));
+	for (uint32_t n = from_n; n < g->next_n; n++) {
+		const struct version *v = vg_get(g, n);
+
+		if (!v)
+			continue;
+		RET(buf_put_u32(b, v->n));
+		RET(buf_put_u32(b, v->parent));
+		RET(buf_put_u64(b, v->height));
+		RET(buf_put_u64(b, v->pos.seg));
+		RET(buf_put_u64(b, v->pos.off));
+		RET(buf_put_u8(b, v->vidlen));
+		RET(buf_append(b, v->vid, v->vidlen));
+		count++;
+	}
+	put_u32(b->p + count_at, count);
+	return 0;
+}
+
+/* The graph as the manifest describes it, gathered at open. */
+struct ograph {
+	uint32_t next_n, head, base;
+	roaring_bitmap_t *base_anc, *dead;
+	struct overs {
+		uint32_t n, parent;
+		uint64_t height;
+		struct jpos pos;
+		uint32_t vid_off;
+		uint8_t vidlen;
+	} *v;
+	uint32_t nv, capv;
+	struct buf vids;
+	int seen; /* a blob was read */
+};
+
+static void ograph_free(struct ograph *o)
+{
+	if (o->base_anc)
+		roaring_bitmap_free(o->base_anc);
+	if (o->dead)
+		roaring_bitmap_free(o->dead);
+	mem_free(o->v);
+	buf_free(&o->vids);
+}
+
+static int get_bitmap(struct rd *r, roaring_bitmap_t **out)
+{
+	uint32_t n;
+	const uint8_t *p;
+
+	if (rd_u32(r, &n) || rd_bytes(r, n, &p))
+		return -1;
+	if (!(*out = roaring_bitmap_portable_deserialize_safe((const char *)p, n)))
+		return -1;
+	if (roaring_bitmap_portable_size_in_bytes(*out) != n) {
+		roaring_bitmap_free(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+struct open_ctx {
+	iodb *db;
+	struct ograph og;
+};
+
+static int blob_apply(void *arg, const uint8_t *p, size_t len, const char *path, uint64_t off)
+{
+	struct open_ctx *oc = arg;
+	struct ograph *o = &oc->og;
+	iodb *db = oc->db;
+	roaring_bitmap_t *anc = NULL, *dead = NULL;
+	uint32_t from_store, nstores, count;
+	uint8_t kind;
+	struct rd r;
+
+	rd_init(&r, p, len);
+	if (rd_u8(&r, &kind) || (kind != BLOB_DELTA && kind != BLOB_FULL) ||
+	    rd_u32(&r, &o->next_n) || rd_u32(&r, &o->head) || rd_u32(&r, &o->base) ||
+	    rd_u32(&r, &from_store) || rd_u32(&r, &nstores))
+		goto bad;
+	if (kind == BLOB_FULL) {
+		struct stores *s;
+
+		RET(stores_new_default(&s));
+		stores_unref(db->stores);
+		db->stores = s;
+		o->nv = 0;
+		o->vids.len = 0;
+	}
+	if (from_store != db->stores->n || nstores < from_store)
+		return ERR_CORRUPT(path, off, "manifest's version graph: store names %u.. follow "
+					      "%u names", from_store, db->stores->n);
+	for (uint32_t i = from_store; i < nstores; i++) {
+		uint8_t nl;
+		const uint8_t *name;
+		struct stores *s;
+
+		if (rd_u8(&r, &nl) || rd_bytes(&r, nl, &name) || !store_name_valid(name, nl) ||
+		    nl == 0 || stores_find(db->stores, name, nl) >= 0)
+			goto bad;
+		RET(stores_add(db->stores, name, nl, &s));
+		stores_unref(db->stores);
+		db->stores = s;
+	}
+	if (get_bitmap(&r, &anc) || get_bitmap(&r, &dead))
+		goto bad;
+	if (o->base_anc)
+		roaring_bitmap_free(o->base_anc);
+	if (o->dead)
+		roaring_bitmap_free(o->dead);
+	o->base_anc = anc;
+	o->dead = dead;
+	anc = dead = NULL;
+	if (rd_u32(&r, &count))
+		goto bad;
+	for (uint32_t i = 0; i < count; i++) {
+		struct overs v = {0};
+		const uint8_t *vid;
+
+		if (rd_u32(&r, &v.n) || rd_u32(&r, &v.parent) || rd_u64(&r, &v.height) ||
+		    rd_u64(&r, &v.pos.seg) || rd_u64(&r, &v.pos.off) || rd_u8(&r, &v.vidlen) ||
+		    v.vidlen == 0 || rd_bytes(&r, v.vidlen, &vid))
+			goto bad;
+		if ((o->nv && v.n <= o->v[o->nv - 1].n) || v.n >= o->next_n || v.parent >= v.n)
+			return ERR_CORRUPT(path, off, "manifest's version graph lists version %u "
+						      "out of order", v.n);
+		if (o->nv == o->capv) {
+			uint32_t cap = o->capv ? o->capv * 2 : 64;
+			struct overs *t = mem_realloc(o->v, cap * sizeof(*t));
+
+			if (!t)
+				return err_set(IODB_ENOMEM, "out of memory reading the manifest");
+			o->v = t;
+			o->capv = cap;
+		}
+		v.vid_off = (uint32_t)o->vids.len;
+		RET(buf_append(&o->vids, vid, v.vidlen));
+		o->v[o->nv++] = v;
+	}
+	if (rd_left(&r))
+		goto bad;
+	o->seen = 1;
+	return 0;
+bad:
+	if (anc)
+		roaring_bitmap_free(anc);
+	if (dead)
+		roaring_bitmap_free(dead);
+	return ERR_CORRUPT(path, off, "manifest's version graph is malformed");
+}
+
+/* Build db->vg from what the blobs said. */
+static int ograph_build(iodb *db, struct ograph *o, const char *path)
+{
+	struct vgraph *g = &db->vg;
+	roaring_bitmap_t *kept = roaring_bitmap_create();
+	int rc = 0;
+
+	if (!kept)
+		return err_set(IODB_ENOMEM, "out of memory");
+	for (uint32_t i = 0; i < o->nv; i++) {
+		const struct overs *v = &o->v[i];
+		uint32_t parent = v->parent;
+
+		if (v->n < o->base)
+			continue; /* folded into the base */
+		if (v->n == o->base)
+			parent = 0;
+		else if (roaring_bitmap_contains(o->dead, v->n) ||
+			 !roaring_bitmap_contains(kept, parent))
+			continue;
+		ERR(vg_add(g, v->n, parent, v->height, o->vids.p + v->vid_off, v->vidlen, &v->pos,
+			   NULL));
+		roaring_bitmap_add(kept, v->n);
+	}
+	if ((o->head && !vg_get(g, o->head)) || (o->base && !vg_get(g, o->base)) ||
+	    (g->count && !o->head)) {
+		rc = ERR_CORRUPT(path, 0, "manifest's version graph: head %u or base %u is not "
+					  "retained",
+				 o->head, o->base);
+		goto err;
+	}
+	roaring_bitmap_free(g->base_anc);
+	roaring_bitmap_free(g->dead);
+	g->base_anc = o->base_anc;
+	g->dead = o->dead;
+	o->base_anc = o->dead = NULL;
+	g->head = o->head;
+	if (o->next_n > g->next_n)
+		g->next_n = o->next_n;
+err:
+	roaring_bitmap_free(kept);
+	return rc;
+}
+
+/* ---- Open and close ------------------------------------------------------------------- */
+
+int db_shards_open(iodb *db)
+{
+	struct open_ctx oc = {db, {0}};
+	struct manifest_state st;
+	struct shard_map *map = NULL;
+	char *path = NULL;
+	int rc;
+
+	if (!(db->dist = mem_calloc(1, sizeof(*db->dist))))
+		return err_set(IODB_ENOMEM, "out of memory");
+	pthread_mutex_init(&db->dist->mu, NULL);
+	pthread_cond_init(&db->dist->cv, NULL);
+	pthread_cond_init(&db->dist->done_cv, NULL);
+	db->dist->gen_next = 1;
+	ERR(bcache_new(db->o.block_cache_bytes, &db->bc));
+	/* With the Merkle layer on, the graph comes from the whole journal (replayed for the
+	 * trees anyway); without it, from the manifest and the journal after its point. */
+	ERR(manifest_open(db->env, db->dir, db->bc, db->o.merkle ? NULL : blob_apply, &oc,
+			  &db->man, &st, &map));
+	ERR(tables_new(NULL, 0, map, &db->tab));
+	if (db->o.merkle && st.released_seg > 1) {
+		rc = err_set(IODB_EINVAL, "%s: the Merkle layer rebuilds its trees from the whole "
+					  "journal, but journal segments before %llu were released "
+					  "while it was off; open with merkle = 0",
+			     db->dir, (unsigned long long)st.released_seg);
+		goto err;
+	}
+	if (!db->o.merkle) {
+		if (!(path = path_join(db->dir, "MANIFEST"))) {
+			rc = err_set(IODB_ENOMEM, "out of memory");
+			goto err;
+		}
+		if (oc.og.seen)
+			ERR(ograph_build(db, &oc.og, path));
+		db->journal_start = st.dist_pos;
+	}
+	db->dist_n = st.dist_n;
+	db->dist_pos = st.dist_pos;
+	db->want_full = 1; /* the first freeze describes the whole graph */
+err:
+	smap_unref(map);
+	ograph_free(&oc.og);
+	mem_free(path);
+	return rc;
+}
+
+static void job_free(struct djob *j)
+{
+	if (!j)
+		return;
+	mt_unref(j->mem);
+	buf_free(&j->blob);
+	if (j->dead)
+		roaring_bitmap_free(j->dead);
+	mem_free(j);
+}
+
+void db_shards_close(iodb *db)
+{
+	struct dist *d = db->dist;
+
+	if (d) {
+		if (d->up) {
+			pthread_mutex_lock(&d->mu);
+			d->stop = 1;
+			pthread_cond_broadcast(&d->cv);
+			pthread_mutex_unlock(&d->mu);
+			pthread_join(d->thread, NULL);
+		}
+		while (d->head) {
+			struct djob *j = d->head;
+
+			d->head = j->next;
+			job_free(j);
+		}
+		pthread_mutex_destroy(&d->mu);
+		pthread_cond_destroy(&d->cv);
+		pthread_cond_destroy(&d->done_cv);
+		mem_free(d);
+		db->dist = NULL;
+	}
+	view_unref(db->cur);
+	db->cur = NULL;
+	tables_unref(db->tab);
+	db->tab = NULL;
+	manifest_close(db->man);
+	db->man = NULL;
+	bcache_free(db->bc); /* after every run: they use it */
+	db->bc = NULL;
+}
+
+/* ---- Distribute ----------------------------------------------------------------------- */
+
+static int distribute_one(iodb *db, struct djob *job)
+{
+	struct run_wopts wo = {db->o.block_bytes, 10};
+	struct tables *t = db_tables_acquire(db), *nt = NULL;
+	struct shard_map *map = NULL;
+	struct run **runs = NULL;
+	uint32_t *ids = NULL, nruns = 0, k = 0;
+	struct iiter *src = NULL;
+	struct manifest_edit e = {0};
+	uint64_t t0 = now_usec(), bytes = 0;
+	int rc;
+
+	ERR(mt_iter_new(job->mem, &src));
+	ERR(distribute_write(db->env, db->man, t->map, src, job->dead, &wo, db->bc, &runs, &ids,
+			     &nruns));
+	ERR(smap_edit(t->map, runs, ids, nruns, NULL, 0, &map));
+	e.add = runs;
+	e.add_shard = ids;
+	e.nadd = nruns;
+	e.set_dist = 1;
+	e.dist_n = job->last_n;
+	e.dist_pos = job->end;
+	e.released_seg = db->o.merkle ? 0 : job->end.seg;
+	e.blob = job->blob.p;
+	e.bloblen = job->blob.len;
+	e.rewrite = job->full;
+	ERR(manifest_apply(db->man, map, &e));
+	for (uint32_t i = 0; i < nruns; i++)
+		bytes += run_meta(runs[i])->size;
+
+	/* Install: the tables as they are now (the leader may have frozen more), without
+	 * this memtable (the oldest), with the new map. */
+	pthread_mutex_lock(&db->view_mu);
+	{
+		struct tables *cur = db->tab;
+		struct memtable *keep[64], **kp = keep;
+
+		if (cur->nfrozen > 64 && !(kp = mem_alloc(cur->nfrozen * sizeof(*kp))))
+			rc = err_set(IODB_ENOMEM, "out of memory");
+		for (uint32_t i = 0; rc == 0 && i < cur->nfrozen; i++)
+			if (cur->frozen[i] != job->mem)
+				kp[k++] = cur->frozen[i];
+		if (rc == 0)
+			rc = tables_new(kp, k, map, &nt);
+		if (rc == 0 && (rc = tables_install_locked(db, nt)) != 0)
+			tables_unref(nt);
+		if (kp != keep)
+			mem_free(kp);
+	}
+	pthread_mutex_unlock(&db->view_mu);
+	if (rc)
+		goto err;
+	if (!db->o.merkle && journal_release(db->journal, job->end.seg) != 0)
+		err_clear(); /* a segment left behind is deleted by the next open */
+	if (manifest_size(db->man) > manifest_size_at_rewrite(db->man) + MANIFEST_REWRITE_BYTES)
+		db->want_full = 1;
+	db->st_dist++;
+	db->st_dist_bytes += bytes;
+	db->st_dist_usec += now_usec() - t0;
+err:
+	if (src)
+		src->ops->close(src);
+	/* After a failure the run files stay: whether the manifest edit reached the disk is
+	 * not known, and the next open removes them if it did not. */
+	for (uint32_t i = 0; i < nruns; i++)
+		run_unref(runs[i]);
+	mem_free(runs);
+	mem_free(ids);
+	smap_unref(map);
+	tables_unref(t);
+	return rc;
+}
+
+static void *dist_main(void *arg)
+{
+	iodb *db = arg;
+	struct dist *d = db->dist;
+
+	pthread_mutex_lock(&d->mu);
+	for (;;) {
+		struct djob *j;
+		int rc;
+
+		while (!d->stop && (!d->head || d->err))
+			pthread_cond_wait(&d->cv, &d->mu);
+		if (d->stop)
+			break;
+		j = d->head;
+		pthread_mutex_unlock(&d->mu);
+		rc = distribute_one(db, j);
+		pthread_mutex_lock(&d->mu);
+		if (rc) {
+			d->err = rc;
+			snprintf(d->msg, sizeof(d->msg), "distribute failed: %s", iodb_errmsg());
+		} else {
+			d->head = j->next;
+			if (!d->head)
+				d->tail = NULL;
+			d->n--;
+			d->gen_done = j->gen;
+			job_free(j);
+		}
+		pthread_cond_broadcast(&d->done_cv);
+	}
+	pthread_mutex_unlock(&d->mu);
+	return NULL;
+}
+
+int db_dist_start(iodb *db)
+{
+	if (pthread_create(&db->dist->thread, NULL, dist_main, db) != 0)
+		return err_set(IODB_EIO, "cannot start the distribute thread");
+	db->dist->up = 1;
+	return 0;
+}
+
+int db_dist_failed(iodb *db)
+{
+	return db->dist->err != 0;
+}
+
+int db_dist_wait(iodb *db, uint64_t gen)
+{
+	struct dist *d = db->dist;
+	int rc = 0;
+
+	pthread_mutex_lock(&d->mu);
+	while (d->gen_done < gen && !d->err)
+		pthread_cond_wait(&d->done_cv, &d->mu);
+	if (d->gen_done < gen)
+		rc = err_set(d->err, "%s", d->msg);
+	pthread_mutex_unlock(&d->mu);
+	return rc;
+}
+
+int db_freeze(iodb *db, int force, uint64_t *gen)
+{
+	struct dist *d = db->dist;
+	struct djob *job = NULL;
+	struct memtable *fresh = NULL;
+	struct tables *nt = NULL;
+	uint64_t t0;
+	int rc;
+
+	if (gen)
+		*gen = 0;
+	if (force ? db->mem_jbytes == 0
+		  : db->mem_jbytes < db->o.memtable_bytes && mt_bytes(db->mem) < db->o.memtable_bytes) {
+		if (gen) { /* nothing new: wait for what is already frozen */
+			pthread_mutex_lock(&d->mu);
+			*gen = d->gen_next - 1;
+			pthread_mutex_unlock(&d->mu);
+		}
+		return 0;
+	}
+	/* Back-pressure: a bounded number of frozen memtables. */
+	pthread_mutex_lock(&d->mu);
+	t0 = now_usec();
+	while (d->n >= MAX_FROZEN && !d->err)
+		pthread_cond_wait(&d->done_cv, &d->mu);
+	db->st_stall_usec += now_usec() - t0;
+	rc = d->err ? err_set(d->err, "%s", d->msg) : 0;
+	pthread_mutex_unlock(&d->mu);
+	if (rc)
+		return rc;
+
+	/* The manifest will point at the journal's end: it must be durable there. */
+	RET(journal_flush(db->journal));
+	if (!(job = mem_calloc(1, sizeof(*job))))
+		return err_set(IODB_ENOMEM, "out of memory freezing the memtable");
+	buf_init(&job->blob);
+	job->full = atomic_exchange(&db->want_full, 0);
+	ERR(blob_encode(db, job->full, &job->blob));
+	if (!(job->dead = roaring_bitmap_copy(db->vg.dead))) {
+		rc = err_set(IODB_ENOMEM, "out of memory freezing the memtable");
+		goto err;
+	}
+	journal_tell(db->journal, &job->end);
+	job->last_n = db->vg.next_n - 1;
+	ERR(mt_new(&fresh));
+
+	/* The frozen memtable joins the tables and a new one takes writes: one head view
+	 * change, so no reader sees one without the other. */
+	pthread_rwlock_wrlock(&db->vg_lock);
+	pthread_mutex_lock(&db->view_mu);
+	{
+		struct tables *cur = db->tab;
+		struct memtable *fz[64 + 1], **fp = fz;
+
+		if (cur->nfrozen + 1 > 65 && !(fp = mem_alloc((cur->nfrozen + 1) * sizeof(*fp))))
+			rc = err_set(IODB_ENOMEM, "out of memory");
+		if (rc == 0) {
+			fp[0] = db->mem;
+			memcpy(fp + 1, cur->frozen, cur->nfrozen * sizeof(*fp));
+			rc = tables_new(fp, cur->nfrozen + 1, cur->map, &nt);
+		}
+		if (fp != fz)
+			mem_free(fp);
+		if (rc == 0) {
+			struct view *v = NULL;
+			roaring_bitmap_t *anc = roaring_bitmap_copy(db->cur->anc);
+
+			rc = anc ? view_new(db->cur->head, anc, fresh, nt, db->stores, &v)
+				 : err_set(IODB_ENOMEM, "out of memory");
+			if (rc == 0) {
+				struct view *old = db->cur;
+
+				tables_unref(db->tab);
+				db->tab = nt;
+				nt = NULL;
+				job->mem = db->mem;
+				db->mem = fresh;
+				fresh = NULL;
+				db->cur = v;
+				view_unref(old);
+			}
+		}
+	}
+	pthread_mutex_unlock(&db->view_mu);
+	pthread_rwlock_unlock(&db->vg_lock);
+	if (rc)
+		goto err;
+	db->blob_next_n = db->vg.next_n;
+	db->blob_nstores = db->stores->n;
+	db->mem_jbytes = 0;
+	db->st_freezes++;
+
+	pthread_mutex_lock(&d->mu);
+	job->gen = d->gen_next++;
+	if (gen)
+		*gen = job->gen;
+	if (d->tail)
+		d->tail->next = job;
+	else
+		d->head = job;
+	d->tail = job;
+	d->n++;
+	pthread_cond_broadcast(&d->cv);
+	pthread_mutex_unlock(&d->mu);
+	return 0;
+err:
+	if (job && job->full)
+		db->want_full = 1;
+	tables_unref(nt);
+	if (fresh)
+		mt_unref(fresh);
+	job_free(job);
+	return rc;
+}
