@@ -354,7 +354,8 @@ int journal_open(struct env *env, const char *dir, int create, const struct jour
 				goto err;
 			i0++;
 		}
-		memmove(segs.v, segs.v + i0, (segs.n - i0) * sizeof(*segs.v));
+		if (i0)
+			memmove(segs.v, segs.v + i0, (segs.n - i0) * sizeof(*segs.v));
 		segs.n -= i0;
 		if (segs.n == 0 || segs.v[0] != o->start.seg) {
 			char *path = seg_path(dir, o->start.seg);

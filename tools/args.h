@@ -25,6 +25,7 @@ struct cli {
 	const char *store; /* NULL: the default store */
 	int hex;
 	int nosync;
+	int no_merkle;
 	int no_create;
 	char **args;         /* args[0] is the command name */
 	int nargs;

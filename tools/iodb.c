@@ -10,7 +10,7 @@
  * (and verify-proof with --root does not open it at all).
  *
  * Arguments: DIR comes first. The global options (--store, --hex, --nosync, --no-create,
- * --help) may appear anywhere after it and are taken out of the list; what remains is the
+ * --no-merkle, --help) may appear anywhere after it and are taken out of the list; what remains is the
  * command name followed by its own arguments and options (--vid, --at, --from, ...). After
  * "--" nothing is an option, so `iodb d get -- --odd-key` works.
  *
@@ -62,6 +62,8 @@ static const char usage_text[] =
 	"        Keep only the subtree of the head's ancestor KEEP-1 versions back.\n"
 	"  stats\n"
 	"        Print the store's statistics as JSON.\n"
+	"  flush\n"
+	"        Distribute everything the journal holds to the shards, durably.\n"
 	"  hash [--at VID] [--store S]\n"
 	"        Print the commit hash (over every store) at the head or at VID; with\n"
 	"        --store, that store's IAVL root hash (--store \"\" for the default store).\n"
@@ -78,6 +80,8 @@ static const char usage_text[] =
 	"  --hex         KEY, VALUE and VID arguments are hex, and are printed as hex\n"
 	"  --nosync      do not fsync commits (a crash may lose them)\n"
 	"  --no-create   never create DIR or the store (only put, del, update ever do)\n"
+	"  --no-merkle   open without the Merkle layer (no hash/prove; needed for a store\n"
+	"                whose journal was released while it was off)\n"
 	"  --help        print this help and exit\n"
 	"\n"
 	"Without --vid, put and del name the new version by its height (\"7\"), adding\n"
@@ -98,6 +102,7 @@ static int open_db(struct cli *c)
 	iodb_options_init(&o);
 	o.create_if_missing = c->cmd->creates && !c->no_create;
 	o.sync = !c->nosync;
+	o.merkle = !c->no_merkle;
 	rc = iodb_open(c->dir, &o, &c->db);
 	if (rc != IODB_OK)
 		return store_error(rc, "open %s", c->dir);
@@ -805,6 +810,21 @@ static int cmd_clean(struct cli *c)
 	return EXIT_OK;
 }
 
+static int cmd_flush(struct cli *c)
+{
+	struct cmd_args a;
+	int st, rc;
+
+	st = parse_cmd_args(c, 0, 0, 0, &a);
+	if (st == EXIT_OK)
+		st = open_db(c);
+	if (st != EXIT_OK)
+		return st;
+	if ((rc = iodb_flush(c->db)) != IODB_OK)
+		return store_error(rc, "flush");
+	return EXIT_OK;
+}
+
 static int cmd_stats(struct cli *c)
 {
 	struct cmd_args a;
@@ -985,6 +1005,7 @@ static const struct command commands[] = {
 	{ "checkout", "VID", cmd_checkout, 0 },
 	{ "clean", "KEEP", cmd_clean, 0 },
 	{ "stats", "", cmd_stats, 0 },
+	{ "flush", "", cmd_flush, 0 },
 	{ "hash", "[--at VID] [--store S]", cmd_hash, 0 },
 	{ "prove", "KEY [--at VID] [--out FILE]", cmd_prove, 0 },
 	{ "verify-proof", "KEY [VALUE] --proof HEX|@FILE [--root HEX] [--at VID]",
@@ -1024,6 +1045,8 @@ static int parse_global(int argc, char **argv, struct cli *c)
 			c->nosync = 1;
 		} else if (strcmp(arg, "--no-create") == 0) {
 			c->no_create = 1;
+		} else if (strcmp(arg, "--no-merkle") == 0) {
+			c->no_merkle = 1;
 		} else {
 			c->args[c->nargs++] = argv[i];
 		}

@@ -664,7 +664,8 @@ int db_freeze(iodb *db, int force, uint64_t *gen)
 			rc = err_set(IODB_ENOMEM, "out of memory");
 		if (rc == 0) {
 			fp[0] = db->mem;
-			memcpy(fp + 1, cur->frozen, cur->nfrozen * sizeof(*fp));
+			if (cur->nfrozen) /* memcpy from NULL is undefined, even of 0 bytes */
+				memcpy(fp + 1, cur->frozen, cur->nfrozen * sizeof(*fp));
 			rc = tables_new(fp, cur->nfrozen + 1, cur->map, &nt);
 		}
 		if (fp != fz)

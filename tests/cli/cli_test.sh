@@ -307,6 +307,14 @@ run "$B" stats
 check "stats exits 0" test "$RC" = 0
 check "stats prints a JSON object and a newline" stats_shape
 
+# --- flush, --no-merkle -------------------------------------------------------------------------
+F=$TMP/flush
+expect "put before flush" 0 "1" "$F" put fk fv --no-merkle
+quiet "flush exits 0 and prints nothing" "$F" flush --no-merkle
+check "flush wrote a run file" test -n "$(ls "$F/shards")"
+expect "get after flush" 0 "fv" "$F" get fk --no-merkle
+expect "get after flush, Merkle layer on (journal kept)" 0 "fv" "$F" get fk
+
 # --- Merkle: hash, prove, verify-proof --------------------------------------------------------
 # Hashes computed here from the rules (docs/merkle.md) with coreutils alone.
 # sha256 HEX: SHA-256 of the bytes HEX spells, in hex. hexof TEXT: TEXT's bytes in hex.
