@@ -620,10 +620,9 @@ static int run_read_footer(struct run *r, uint32_t len[3], uint32_t crc[3])
 }
 
 /* docs/format.md, "Meta block". */
-static int run_parse_meta(struct run *r, uint32_t len, uint64_t file_no)
+static int run_parse_meta(struct run *r, uint32_t len, uint64_t file_no, struct run_meta *m)
 {
 	struct rd d;
-	struct run_meta *m = &r->meta;
 	uint32_t s1, l1, s2, l2;
 	const uint8_t *k1, *k2;
 
@@ -773,7 +772,7 @@ static void run_unload(struct run *r)
  * with what the manifest says of it. */
 static int run_load_locked(struct run *r)
 {
-	struct run_meta want = r->meta;
+	struct run_meta want = r->meta, got = {0};
 	uint32_t len[3], crc[3];
 	int rc;
 
@@ -788,21 +787,23 @@ static int run_load_locked(struct run *r)
 	ERR(run_read_region(r, r->filter_off, len[0], crc[0], "filter block", &r->filter));
 	ERR(run_read_region(r, r->index_off, len[1], crc[1], "index block", &r->index_raw));
 	ERR(run_read_region(r, r->meta_off, len[2], crc[2], "meta block", &r->meta_raw));
-	ERR(run_parse_meta(r, len[2], want.file_no));
-	ERR(run_parse_index(r, len[1]));
-	ERR(run_parse_filter(r, len[0]));
-	r->meta.size = env_file_size(r->f);
+	/* A run from the manifest is shared already: its meta is checked, never rewritten. */
+	ERR(run_parse_meta(r, len[2], want.file_no, &got));
+	got.size = env_file_size(r->f);
 	if (r->from_manifest &&
-	    (r->meta.entries != want.entries || r->meta.key_bytes != want.key_bytes ||
-	     r->meta.val_bytes != want.val_bytes || r->meta.min_n != want.min_n ||
-	     r->meta.max_n != want.max_n)) {
+	    (got.entries != want.entries || got.key_bytes != want.key_bytes ||
+	     got.val_bytes != want.val_bytes || got.min_n != want.min_n ||
+	     got.max_n != want.max_n)) {
 		rc = ERR_CORRUPT(r->path, r->meta_off, "run's meta block disagrees with the manifest");
 		goto err;
 	}
+	if (!r->from_manifest)
+		r->meta = got;
+	ERR(run_parse_index(r, len[1]));
+	ERR(run_parse_filter(r, len[0]));
 	return 0;
 err:
 	run_unload(r);
-	r->meta = want;
 	return rc;
 }
 

@@ -231,6 +231,9 @@ void db_shards_close(iodb *db);	 /* stop the thread, free everything of the shar
 int db_freeze(iodb *db, int force, uint64_t *gen);
 int db_dist_wait(iodb *db, uint64_t gen);
 int db_dist_failed(iodb *db); /* distribute stopped on an error */
+/* Register (or move; pos NULL: drop) a journal holder: the journal records from pos on are
+ * not released while it stands. name must be a string constant. */
+int db_journal_hold(iodb *db, const char *name, const struct jpos *pos);
 struct tables *db_tables_acquire(iodb *db);
 
 /* Merkle layer (lib/db/merkle.c). */

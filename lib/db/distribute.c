@@ -13,8 +13,9 @@
  *        │  version number), the graph blob — durable
  *        ├─ install: new tables without that memtable, with the runs; head view republished
  *        └─ journal segments wholly before the distribute point deleted, unless a holder
- *           needs them (the Merkle layer: it replays history from the journal at open, so
- *           with merkle on nothing is released until it has snapshots)
+ *           needs them (db_journal_hold: the Merkle layer replays history from the journal
+ *           at open, so it holds everything from the first segment until it has
+ *           snapshots)
  *
  * Back-pressure: with MAX_FROZEN memtables frozen and not yet installed, the next freeze
  * waits (the leader, so every writer) for distribute to finish one; the time is counted in
@@ -51,7 +52,15 @@ struct djob {
 	struct djob *next;
 };
 
+/* A journal holder: something above that still needs the records from pos on. */
+struct jholder {
+	const char *name; /* NULL: a free slot */
+	struct jpos pos;
+};
+#define JHOLDERS 4
+
 struct dist {
+	struct jholder hold[JHOLDERS]; /* under mu */
 	pthread_t thread;
 	int up, stop;
 	pthread_mutex_t mu;
@@ -416,6 +425,13 @@ int db_shards_open(iodb *db)
 	}
 	db->dist_n = st.dist_n;
 	db->dist_pos = st.dist_pos;
+	if (db->o.merkle) {
+		/* The Merkle layer rebuilds its trees from the first record at open: until it has
+		 * snapshots to start from, it holds the whole journal. */
+		struct jpos first = {1, 0};
+
+		ERR(db_journal_hold(db, "merkle", &first));
+	}
 	db->want_full = 1; /* the first freeze describes the whole graph */
 err:
 	smap_unref(map);
@@ -471,6 +487,46 @@ void db_shards_close(iodb *db)
 
 /* ---- Distribute ----------------------------------------------------------------------- */
 
+int db_journal_hold(iodb *db, const char *name, const struct jpos *pos)
+{
+	struct dist *d = db->dist;
+	int rc = 0, k, free_slot = -1;
+
+	pthread_mutex_lock(&d->mu);
+	for (k = 0; k < JHOLDERS; k++) {
+		if (d->hold[k].name && strcmp(d->hold[k].name, name) == 0)
+			break;
+		if (!d->hold[k].name && free_slot < 0)
+			free_slot = k;
+	}
+	if (k == JHOLDERS)
+		k = free_slot;
+	if (k < 0) {
+		rc = err_set(IODB_EINVAL, "too many journal holders");
+	} else if (!pos) {
+		d->hold[k].name = NULL;
+	} else {
+		d->hold[k].name = name;
+		d->hold[k].pos = *pos;
+	}
+	pthread_mutex_unlock(&d->mu);
+	return rc;
+}
+
+/* Segments below the returned number are needed by nobody once `end` is distributed. */
+static uint64_t release_below(iodb *db, const struct jpos *end)
+{
+	struct dist *d = db->dist;
+	uint64_t seg = end->seg;
+
+	pthread_mutex_lock(&d->mu);
+	for (int k = 0; k < JHOLDERS; k++)
+		if (d->hold[k].name && d->hold[k].pos.seg < seg)
+			seg = d->hold[k].pos.seg;
+	pthread_mutex_unlock(&d->mu);
+	return seg;
+}
+
 static int distribute_one(iodb *db, struct djob *job)
 {
 	struct run_wopts wo = {db->o.block_bytes, 10};
@@ -493,7 +549,7 @@ static int distribute_one(iodb *db, struct djob *job)
 	e.set_dist = 1;
 	e.dist_n = job->last_n;
 	e.dist_pos = job->end;
-	e.released_seg = db->o.merkle ? 0 : job->end.seg;
+	e.released_seg = release_below(db, &job->end);
 	e.blob = job->blob.p;
 	e.bloblen = job->blob.len;
 	e.rewrite = job->full;
@@ -523,7 +579,7 @@ static int distribute_one(iodb *db, struct djob *job)
 	pthread_mutex_unlock(&db->view_mu);
 	if (rc)
 		goto err;
-	if (!db->o.merkle && journal_release(db->journal, job->end.seg) != 0)
+	if (e.released_seg > 1 && journal_release(db->journal, e.released_seg) != 0)
 		err_clear(); /* a segment left behind is deleted by the next open */
 	if (manifest_size(db->man) > manifest_size_at_rewrite(db->man) + MANIFEST_REWRITE_BYTES)
 		db->want_full = 1;
