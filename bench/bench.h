@@ -47,6 +47,9 @@ struct sizes {
 	uint32_t iavl_block_updates; /* 200 x 100 */
 	uint64_t iavl_bulk_versions;
 	uint32_t iavl_bulk_updates;  /* 50 x 10,000 */
+	/* shards */
+	uint64_t shards_keys;        /* bulk load + flush: 2M keys */
+	uint64_t shards_reads;       /* gets of present keys, then as many of absent: 500k */
 };
 
 struct bench {

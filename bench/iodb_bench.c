@@ -13,7 +13,8 @@
  *
  * Process model: for each engine the parent forks a child that runs every selected
  * workload and streams its result rows back through a pipe; iodb gets a second child for
- * the core and Merkle figures (its default options: Merkle on). The parent then prints the
+ * the core and Merkle figures (its default options: Merkle on) and a third for the shards
+ * workload (a fresh process, so its memory figures are its own). The parent then prints the
  * summary with the iodb/peer ratios, writes the CSV (and FILE-stress.csv, the
  * compaction-stress time series) and draws the charts.
  */
@@ -66,31 +67,41 @@ const struct engine_ops *engine_find(const char *name, int *missing)
 	return NULL;
 }
 
+/* Which child process runs a workload. */
+enum family {
+	FAM_COMMON, /* every engine's child (iodb: Merkle off) */
+	FAM_CORE,   /* iodb's second child: core and Merkle figures (Merkle on) */
+	FAM_SHARDS  /* iodb's third child: the shards workload (Merkle off) */
+};
+#define NFAMILIES 3
+
 static const struct {
 	const char *name;
-	int core; /* run by iodb's second child (Merkle on) */
+	enum family family;
 	const char *what;
 } workloads[] = {
-	{"fillseq", 0, "2M keys in key order, batches of 1,000, no sync"},
-	{"fillrandom", 0, "2M keys in random order, batches of 1,000, no sync"},
-	{"overwrite", 0, "2M random overwrites, batches of 1,000, then settle"},
-	{"readrandom", 0, "1M gets, 90% present; 1 thread, then 2 (readrandom-2t)"},
-	{"seekrandom", 0, "100k seeks + 10 nexts"},
-	{"readwhilewriting", 0, "30 s: one reader, one writer capped at 10,240 writes/s"},
-	{"fillsync", 0, "5,000 single-key durable commits (iodb: Merkle off and on)"},
-	{"blockcommit", 0, "2,000 versions of 800 upserts + 200 deletes, durable each"},
-	{"compaction-stress", 0, "overwrites, deletes (iodb: rollbacks, branches) + a reader"},
-	{"history-read", 1, "iodb: gets at 0, 1, 10, 100, 1000 versions behind the head"},
-	{"branch", 1, "iodb: checkout an old version + commit a block on it"},
-	{"rollback", 1, "iodb: roll back 1, 100, 1000 versions; reads after"},
-	{"fillnosync", 1, "iodb core: 200,000 single-put versions, sync=0"},
-	{"blocksync", 1, "iodb core: 2,000 versions of 1,000 puts, sync=1"},
-	{"blocknosync", 1, "iodb core: the same, sync=0"},
-	{"open", 1, "iodb core: open time of blocknosync's store"},
-	{"group4", 1, "iodb core: 4 threads x 2,000 single-put durable versions"},
-	{"iavl-block", 1, "Merkle: 1M keys 16/40 B, 200 versions x 100 updates, on/off"},
-	{"iavl-bulk", 1, "Merkle: 50 versions x 10,000 updates, on/off"},
-	{"restart", 1, "Merkle: open time with 1M keys, on/off"},
+	{"fillseq", FAM_COMMON, "2M keys in key order, batches of 1,000, no sync"},
+	{"fillrandom", FAM_COMMON, "2M keys in random order, batches of 1,000, no sync"},
+	{"overwrite", FAM_COMMON, "2M random overwrites, batches of 1,000, then settle"},
+	{"readrandom", FAM_COMMON, "1M gets, 90% present; 1 thread, then 2 (readrandom-2t)"},
+	{"seekrandom", FAM_COMMON, "100k seeks + 10 nexts"},
+	{"readwhilewriting", FAM_COMMON, "30 s: one reader, one writer capped at 10,240 writes/s"},
+	{"fillsync", FAM_COMMON, "5,000 single-key durable commits (iodb: Merkle off and on)"},
+	{"blockcommit", FAM_COMMON, "2,000 versions of 800 upserts + 200 deletes, durable each"},
+	{"compaction-stress", FAM_COMMON,
+	 "overwrites, deletes (iodb: rollbacks, branches) + a reader"},
+	{"history-read", FAM_CORE, "iodb: gets at 0, 1, 10, 100, 1000 versions behind the head"},
+	{"branch", FAM_CORE, "iodb: checkout an old version + commit a block on it"},
+	{"rollback", FAM_CORE, "iodb: roll back 1, 100, 1000 versions; reads after"},
+	{"fillnosync", FAM_CORE, "iodb core: 200,000 single-put versions, sync=0"},
+	{"blocksync", FAM_CORE, "iodb core: 2,000 versions of 1,000 puts, sync=1"},
+	{"blocknosync", FAM_CORE, "iodb core: the same, sync=0"},
+	{"open", FAM_CORE, "iodb core: open time of blocknosync's store"},
+	{"group4", FAM_CORE, "iodb core: 4 threads x 2,000 single-put durable versions"},
+	{"iavl-block", FAM_CORE, "Merkle: 1M keys 16/40 B, 200 versions x 100 updates, on/off"},
+	{"iavl-bulk", FAM_CORE, "Merkle: 50 versions x 10,000 updates, on/off"},
+	{"restart", FAM_CORE, "Merkle: open time with 1M keys, on/off"},
+	{"shards", FAM_SHARDS, "iodb: 2M-key load + flush, memory, disk, gets, scan, reopen"},
 };
 #define NWORKLOADS (sizeof(workloads) / sizeof(*workloads))
 
@@ -115,6 +126,7 @@ static void sizes_for(struct sizes *z, int quick)
 		.core_versions = 2000, .core_batch = 1000, .group_commits = 2000,
 		.iavl_keys = 1000000, .iavl_block_versions = 200, .iavl_block_updates = 100,
 		.iavl_bulk_versions = 50, .iavl_bulk_updates = 10000,
+		.shards_keys = 2000000, .shards_reads = 500000,
 	};
 	if (!quick)
 		return;
@@ -141,6 +153,8 @@ static void sizes_for(struct sizes *z, int quick)
 	z->iavl_block_versions = 20;
 	z->iavl_bulk_versions = 5;
 	z->iavl_bulk_updates = 2000;
+	z->shards_keys = 50000;
+	z->shards_reads = 20000;
 }
 
 static void usage(FILE *f)
@@ -171,7 +185,7 @@ static int read_msg(int fd, struct msg *m)
 }
 
 /* Run one engine's family of workloads in a child; 0 if it exited cleanly. */
-static int run_child(struct bench *b, const struct engine_ops *ops, int core,
+static int run_child(struct bench *b, const struct engine_ops *ops, enum family fam,
 		     struct results *all)
 {
 	int fds[2], status;
@@ -195,9 +209,11 @@ static int run_child(struct bench *b, const struct engine_ops *ops, int core,
 			fail("out of memory");
 		rng_init(&r, b->seed, stream_of("value-pool"));
 		val_fill(x.pool, VPOOL_BYTES, &r);
-		if (core) {
+		if (fam == FAM_CORE) {
 			workloads_core(&x);
 			workloads_merkle(&x);
+		} else if (fam == FAM_SHARDS) {
+			workloads_shards(&x);
 		} else {
 			workloads_common(&x);
 		}
@@ -212,7 +228,9 @@ static int run_child(struct bench *b, const struct engine_ops *ops, int core,
 		;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		fprintf(stderr, "iodb-bench: %s%s failed (status %d); going on with the others\n",
-			ops->name, core ? " (core/Merkle)" : "", status);
+			ops->name,
+			fam == FAM_CORE ? " (core/Merkle)" : fam == FAM_SHARDS ? " (shards)" : "",
+			status);
 		return -1;
 	}
 	return 0;
@@ -238,7 +256,7 @@ int main(int argc, char **argv)
 	struct bench b = {.dir = "/tmp/iodb-bench", .seed = 42, .cache_mb = 64, .out_fd = -1};
 	const char *csv = "bench-results.csv", *charts = NULL, *only[64], *want[16], *run[16];
 	double stress_secs = -1, rww_secs = -1, load[3] = {0};
-	int nonly = 0, nwant = 0, nrun = 0, failed = 0, core_wanted = 0;
+	int nonly = 0, nwant = 0, nrun = 0, failed = 0, fam_wanted[NFAMILIES] = {0};
 	struct results all = {0};
 	uint64_t t0 = now_ns();
 
@@ -297,7 +315,7 @@ int main(int argc, char **argv)
 	if (rww_secs >= 0)
 		b.sz.rww_secs = rww_secs;
 	for (size_t w = 0; w < NWORKLOADS; w++)
-		core_wanted |= workloads[w].core && bench_wants(&b, workloads[w].name);
+		fam_wanted[workloads[w].family] |= bench_wants(&b, workloads[w].name);
 	for (int i = 0; i < nwant; i++) {
 		int missing;
 
@@ -325,9 +343,11 @@ int main(int argc, char **argv)
 		int missing;
 		const struct engine_ops *ops = engine_find(run[i], &missing);
 
-		failed |= run_child(&b, ops, 0, &all) != 0;
-		if (ops == &engine_iodb && core_wanted)
-			failed |= run_child(&b, ops, 1, &all) != 0;
+		failed |= run_child(&b, ops, FAM_COMMON, &all) != 0;
+		if (ops == &engine_iodb && fam_wanted[FAM_CORE])
+			failed |= run_child(&b, ops, FAM_CORE, &all) != 0;
+		if (ops == &engine_iodb && fam_wanted[FAM_SHARDS])
+			failed |= run_child(&b, ops, FAM_SHARDS, &all) != 0;
 	}
 	report_summary(&all, run, nrun);
 	if (report_csv(&all, csv) != 0) {

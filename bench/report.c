@@ -176,7 +176,25 @@ static const struct result *find(const struct results *all, const char *engine,
 	return NULL;
 }
 
+static void report_common(const struct results *all, const char *const *engines,
+			  int nengines);
+static void report_merkle_cost(const struct results *all);
+
 void report_summary(const struct results *all, const char *const *engines, int nengines)
+{
+	int any = 0;
+
+	/* The two tables only when a workload every engine runs was run. */
+	for (size_t w = 0; w < NCOMMON; w++)
+		for (int e = 0; e < nengines; e++)
+			any |= find(all, engines[e], common[w]) != NULL;
+	if (any)
+		report_common(all, engines, nengines);
+	report_merkle_cost(all);
+}
+
+static void report_common(const struct results *all, const char *const *engines,
+			  int nengines)
 {
 	int has_iodb = 0;
 
@@ -243,7 +261,11 @@ void report_summary(const struct results *all, const char *const *engines, int n
 		}
 		printf("\n");
 	}
-	/* What hashing costs: the same timed run with the Merkle layer on and off. */
+}
+
+/* What hashing costs: the same timed run with the Merkle layer on and off. */
+static void report_merkle_cost(const struct results *all)
+{
 	for (size_t i = 0; i < all->n; i++) {
 		const struct result *on = &all->r[i];
 		const char *m = strstr(on->config, "merkle=on");
