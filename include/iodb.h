@@ -95,8 +95,9 @@ typedef struct iodb_options {
 	uint32_t merkle_threads; /* default 2: threads hashing a large version's dirty nodes */
 	/* Shards (since options version 2). */
 	uint64_t memtable_bytes;    /* default 32 MiB: the memtable is frozen and distributed to
-				     * the shards once it, or the journal written since it began,
-				     * reaches this; writers wait while 2 frozen ones are pending */
+				     * the shards once its memory (counted in 1 MiB chunks) or
+				     * the journal written since it began reaches this; writers
+				     * wait while 2 frozen ones are pending */
 	uint64_t block_cache_bytes; /* default 64 MiB: decompressed run blocks kept in memory */
 	uint32_t block_bytes;       /* default 16 KiB: uncompressed size of a run block */
 } iodb_options;

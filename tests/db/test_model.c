@@ -10,6 +10,7 @@
  * IODB_MODEL_STEPS sets the number of steps (default 3000, 600 under sanitizers);
  * IODB_TEST_SEED replays a run.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,8 +54,22 @@ struct variant {
 	uint64_t memtable_bytes; /* 0: the default (no distribute in this workload) */
 };
 
+/* Freezes (each one a distribute) since the handle was opened. */
+static uint64_t freezes(iodb *db)
+{
+	char *json, *p;
+	uint64_t n = 0;
+
+	ck_ok(iodb_stats(db, &json));
+	if ((p = strstr(json, "\"freezes\":")) != NULL)
+		n = strtoull(p + strlen("\"freezes\":"), NULL, 10);
+	iodb_free(json);
+	return n;
+}
+
 static void run_model(const struct variant *var, uint64_t seed)
 {
+	uint64_t nfreeze = 0;
 	uint32_t keep_versions = var->keep_versions;
 	char *dir = tu_tmpdir("model");
 	uint64_t rng = seed;
@@ -144,6 +159,7 @@ static void run_model(const struct variant *var, uint64_t seed)
 			h->used = 1;
 		} else if (r < 88) {
 			close_held(held);
+			nfreeze += freezes(db);
 			ck_ok(iodb_close(db));
 			ck_ok(iodb_open(dir, &o, &db));
 			model_check_all(db, &m, -1, &rng);
@@ -169,10 +185,16 @@ static void run_model(const struct variant *var, uint64_t seed)
 					model_check_state(db, held[i].s, &m, &held[i].st, &rng);
 	}
 	close_held(held);
+	nfreeze += freezes(db);
 	ck_ok(iodb_close(db));
 	ck_ok(iodb_open(dir, &o, &db));
 	model_check_all(db, &m, -1, &rng);
 	ck_ok(iodb_close(db));
+	printf("%d steps, %llu distributes\n", nsteps, (unsigned long long)nfreeze);
+	/* The shard variants must really have distributed, again and again. */
+	if (var->memtable_bytes)
+		ck_assert_msg(nfreeze >= (uint64_t)nsteps / 20, "only %llu distributes in %d steps",
+			      (unsigned long long)nfreeze, nsteps);
 	model_free(&m);
 	tu_rmrf(dir);
 	free(dir);
