@@ -98,17 +98,6 @@ static int bloom_test(const uint8_t *bits, uint64_t nbits, unsigned k, uint64_t 
 	return 1;
 }
 
-static size_t uvarint_len(uint64_t v)
-{
-	size_t n = 1;
-
-	while (v >= 0x80) {
-		v >>= 7;
-		n++;
-	}
-	return n;
-}
-
 /* ---- Writer --------------------------------------------------------------------------- */
 
 struct run_writer {

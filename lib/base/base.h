@@ -104,6 +104,8 @@ static inline int key_cmp(const uint8_t *k1, size_t l1, const uint8_t *k2, size_
 #define UVARINT_MAX 10
 /* LEB128; returns bytes written. */
 size_t put_uvarint(uint8_t *p, uint64_t v);
+/* Bytes put_uvarint writes for v. */
+size_t uvarint_len(uint64_t v);
 /* Go's binary.PutVarint: zigzag then LEB128. */
 size_t put_varint(uint8_t *p, int64_t v);
 

@@ -26,6 +26,17 @@ size_t put_uvarint(uint8_t *p, uint64_t v)
 	return i;
 }
 
+size_t uvarint_len(uint64_t v)
+{
+	size_t n = 1;
+
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
 size_t put_varint(uint8_t *p, int64_t v)
 {
 	uint64_t zz = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);

@@ -780,17 +780,6 @@ int iodb_verify_proof(const uint8_t root[32], const void *proof, size_t plen, co
 
 #define TAG(field, wt) ((uint8_t)((field) << 3 | (wt)))
 
-static size_t uvarint_len(uint64_t v)
-{
-	size_t n = 1;
-
-	while (v >= 0x80) {
-		v >>= 7;
-		n++;
-	}
-	return n;
-}
-
 /* A length-delimited field of n bytes; every tag of ours is one byte. */
 static size_t field_len(size_t n)
 {
