@@ -120,6 +120,31 @@ void tables_unref(struct tables *t)
 	mem_free(t);
 }
 
+/* cur's frozen memtables with `add` put first (if given) and `drop` left out (if given),
+ * over map: the tables after a freeze, or after distribute installs `drop`'s runs. */
+static int tables_derive(const struct tables *cur, struct memtable *add, struct memtable *drop,
+			 struct shard_map *map, struct tables **out)
+{
+	struct tables *t = NULL;
+	uint32_t n = 0;
+
+	RET(tables_new(NULL, 0, map, &t));
+	if (!(t->frozen = mem_alloc((cur->nfrozen + 1) * sizeof(*t->frozen)))) {
+		tables_unref(t);
+		return err_set(IODB_ENOMEM, "out of memory");
+	}
+	if (add)
+		t->frozen[n++] = add;
+	for (uint32_t i = 0; i < cur->nfrozen; i++)
+		if (cur->frozen[i] != drop)
+			t->frozen[n++] = cur->frozen[i];
+	for (uint32_t i = 0; i < n; i++)
+		mt_ref(t->frozen[i]);
+	t->nfrozen = n;
+	*out = t;
+	return 0;
+}
+
 struct tables *db_tables_acquire(iodb *db)
 {
 	struct tables *t;
@@ -131,8 +156,9 @@ struct tables *db_tables_acquire(iodb *db)
 	return t;
 }
 
-/* Make t the current tables and republish the head view with them. view_mu held. */
-static int tables_install_locked(iodb *db, struct tables *t)
+/* Make t the current tables and republish the head view with them (and with mem as its
+ * memtable; NULL: the one it has). Takes t on success. view_mu held. */
+static int tables_install_locked(iodb *db, struct memtable *mem, struct tables *t)
 {
 	struct view *cur = db->cur, *v = NULL;
 	roaring_bitmap_t *anc;
@@ -140,7 +166,7 @@ static int tables_install_locked(iodb *db, struct tables *t)
 	if (cur) {
 		if (!(anc = roaring_bitmap_copy(cur->anc)))
 			return err_set(IODB_ENOMEM, "out of memory");
-		RET(view_new(cur->head, anc, cur->mem, t, cur->stores, &v));
+		RET(view_new(cur->head, anc, mem ? mem : cur->mem, t, cur->stores, &v));
 	}
 	tables_unref(db->tab);
 	db->tab = t;
@@ -533,7 +559,7 @@ static int distribute_one(iodb *db, struct djob *job)
 	struct tables *t = db_tables_acquire(db), *nt = NULL;
 	struct shard_map *map = NULL;
 	struct run **runs = NULL;
-	uint32_t *ids = NULL, nruns = 0, k = 0;
+	uint32_t *ids = NULL, nruns = 0;
 	struct iiter *src = NULL;
 	struct manifest_edit e = {0};
 	uint64_t t0 = now_usec(), bytes = 0;
@@ -560,22 +586,9 @@ static int distribute_one(iodb *db, struct djob *job)
 	/* Install: the tables as they are now (the leader may have frozen more), without
 	 * this memtable (the oldest), with the new map. */
 	pthread_mutex_lock(&db->view_mu);
-	{
-		struct tables *cur = db->tab;
-		struct memtable *keep[64], **kp = keep;
-
-		if (cur->nfrozen > 64 && !(kp = mem_alloc(cur->nfrozen * sizeof(*kp))))
-			rc = err_set(IODB_ENOMEM, "out of memory");
-		for (uint32_t i = 0; rc == 0 && i < cur->nfrozen; i++)
-			if (cur->frozen[i] != job->mem)
-				kp[k++] = cur->frozen[i];
-		if (rc == 0)
-			rc = tables_new(kp, k, map, &nt);
-		if (rc == 0 && (rc = tables_install_locked(db, nt)) != 0)
-			tables_unref(nt);
-		if (kp != keep)
-			mem_free(kp);
-	}
+	if ((rc = tables_derive(db->tab, NULL, job->mem, map, &nt)) == 0 &&
+	    (rc = tables_install_locked(db, NULL, nt)) != 0)
+		tables_unref(nt);
 	pthread_mutex_unlock(&db->view_mu);
 	if (rc)
 		goto err;
@@ -712,39 +725,12 @@ int db_freeze(iodb *db, int force, uint64_t *gen)
 	 * change, so no reader sees one without the other. */
 	pthread_rwlock_wrlock(&db->vg_lock);
 	pthread_mutex_lock(&db->view_mu);
-	{
-		struct tables *cur = db->tab;
-		struct memtable *fz[64 + 1], **fp = fz;
-
-		if (cur->nfrozen + 1 > 65 && !(fp = mem_alloc((cur->nfrozen + 1) * sizeof(*fp))))
-			rc = err_set(IODB_ENOMEM, "out of memory");
-		if (rc == 0) {
-			fp[0] = db->mem;
-			if (cur->nfrozen) /* memcpy from NULL is undefined, even of 0 bytes */
-				memcpy(fp + 1, cur->frozen, cur->nfrozen * sizeof(*fp));
-			rc = tables_new(fp, cur->nfrozen + 1, cur->map, &nt);
-		}
-		if (fp != fz)
-			mem_free(fp);
-		if (rc == 0) {
-			struct view *v = NULL;
-			roaring_bitmap_t *anc = roaring_bitmap_copy(db->cur->anc);
-
-			rc = anc ? view_new(db->cur->head, anc, fresh, nt, db->stores, &v)
-				 : err_set(IODB_ENOMEM, "out of memory");
-			if (rc == 0) {
-				struct view *old = db->cur;
-
-				tables_unref(db->tab);
-				db->tab = nt;
-				nt = NULL;
-				job->mem = db->mem;
-				db->mem = fresh;
-				fresh = NULL;
-				db->cur = v;
-				view_unref(old);
-			}
-		}
+	if ((rc = tables_derive(db->tab, db->mem, NULL, db->tab->map, &nt)) == 0 &&
+	    (rc = tables_install_locked(db, fresh, nt)) == 0) {
+		nt = NULL;
+		job->mem = db->mem;
+		db->mem = fresh;
+		fresh = NULL;
 	}
 	pthread_mutex_unlock(&db->view_mu);
 	pthread_rwlock_unlock(&db->vg_lock);
