@@ -75,7 +75,7 @@ typedef struct iodb_batch iodb_batch;
 typedef struct iodb_snapshot iodb_snapshot;
 typedef struct iodb_iter iodb_iter;
 
-#define IODB_OPTIONS_VERSION 2
+#define IODB_OPTIONS_VERSION 3
 
 /*
  * Options. Always start from iodb_options_init(), which sets `version` and the defaults, so
@@ -100,6 +100,20 @@ typedef struct iodb_options {
 				     * wait while 2 frozen ones are pending */
 	uint64_t block_cache_bytes; /* default 64 MiB: decompressed run blocks kept in memory */
 	uint32_t block_bytes;       /* default 16 KiB: uncompressed size of a run block */
+	/* Compaction (since options version 3). docs/ARCHITECTURE.md, "Compaction". */
+	int auto_compaction;          /* default 1: background threads compact; 0: only
+				       * iodb_compact does */
+	uint32_t compaction_threads;  /* default 2: threads running compaction tasks */
+	uint64_t compaction_task_bytes; /* default 64 MiB: most input bytes of one task (a
+					 * shard that outgrew it is still merged whole once,
+					 * to split it) */
+	uint64_t shard_max_bytes;     /* default 32 MiB: a merge whose output passes this
+				       * splits the shard (pieces of about half of it) */
+	uint64_t shard_min_bytes;     /* default 0 = shard_max_bytes / 8: a smaller shard is
+				       * merged back into a neighbour */
+	uint32_t slowdown_runs;       /* default 12: a commit group is delayed while some
+				       * shard holds more runs than this (at most 20 ms, growing
+				       * with the excess); 0 takes the default */
 } iodb_options;
 
 IODB_API void iodb_options_init(iodb_options *o);
@@ -110,6 +124,11 @@ IODB_API int iodb_open(const char *dir, const iodb_options *o, iodb **db);
 /* Distribute everything the journal holds to the shards now; returns once it is durable in
  * run files and the manifest (the journal segments it covered may then be released). */
 IODB_API int iodb_flush(iodb *db);
+/* Run compaction in the calling thread (beside the background threads) until no shard is
+ * due: no shard with more than one run, none past shard_max_bytes or (with others) below
+ * shard_min_bytes, none holding entries of versions discarded or folded since it was last
+ * merged. Data not yet distributed is not touched: call iodb_flush first for everything. */
+IODB_API int iodb_compact(iodb *db);
 /* Close the handle. Open snapshots and iterators must be closed first. NULL ok. */
 IODB_API int iodb_close(iodb *db);
 

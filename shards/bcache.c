@@ -37,6 +37,7 @@ struct block_cache {
 	uint64_t capacity;
 	unsigned nshards;
 	_Atomic uint64_t bytes, hits, misses;
+	_Atomic int64_t obsolete; /* bytes of obsolete run files not yet removed */
 	struct bc_shard shards[];
 };
 
@@ -99,6 +100,18 @@ void bcache_free(struct block_cache *c)
 uint64_t bcache_bytes(const struct block_cache *c)
 {
 	return atomic_load_explicit(&c->bytes, memory_order_relaxed);
+}
+
+uint64_t bcache_obsolete_bytes(const struct block_cache *c)
+{
+	int64_t v = atomic_load_explicit(&c->obsolete, memory_order_relaxed);
+
+	return v > 0 ? (uint64_t)v : 0;
+}
+
+void bcache_obsolete_add(struct block_cache *c, int64_t delta)
+{
+	atomic_fetch_add_explicit(&c->obsolete, delta, memory_order_relaxed);
 }
 
 uint64_t bcache_hits(const struct block_cache *c)

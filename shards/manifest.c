@@ -39,7 +39,9 @@ enum {
 	M_RUN_DEL = 5,	 /* u64 file_no */
 	M_DIST = 6,	 /* u32 dist_n, u64 seg, u64 off */
 	M_RELEASED = 7,	 /* u64 segment */
-	M_BLOB = 8	 /* uvarint len, bytes */
+	M_BLOB = 8,	 /* uvarint len, bytes */
+	M_SHARD_DEL = 9, /* u32 id: the shard is gone (its runs were removed before) */
+	M_RUN_GC = 10	 /* u64 file_no, u64 gc_dead, u32 gc_base: of a run added before */
 };
 
 struct manifest {
@@ -47,7 +49,7 @@ struct manifest {
 	char *dir, *path, *tmp, *run_dir;
 	struct env_file *f; /* open to append */
 	struct block_cache *bc;
-	uint64_t next_file;
+	_Atomic uint64_t next_file; /* taken by distribute and compaction threads */
 	uint64_t size_at_rewrite;
 	_Atomic uint64_t size;	  /* bytes in the file (read by stats from any thread) */
 	struct manifest_state st; /* as the file says now */
@@ -171,6 +173,39 @@ static int record_apply(struct pstate *p, const uint8_t *b, size_t len, const ch
 				return ERR_CORRUPT(path, off, "manifest removes run %" PRIu64
 							      ", which it does not hold", no);
 			p->runs[i] = p->runs[--p->nruns];
+			break;
+		}
+		case M_SHARD_DEL: {
+			uint32_t id, i;
+
+			if (rd_u32(&r, &id))
+				goto bad;
+			for (i = 0; i < p->nsh && p->sh[i].id != id; i++)
+				;
+			if (i == p->nsh)
+				return ERR_CORRUPT(path, off, "manifest removes shard %u, which it "
+							      "does not hold", id);
+			for (uint32_t k = 0; k < p->nruns; k++)
+				if (p->runs[k].shard == id)
+					return ERR_CORRUPT(path, off, "manifest removes shard %u, "
+								      "which still holds runs", id);
+			mem_free(p->sh[i].lo);
+			p->sh[i] = p->sh[--p->nsh];
+			break;
+		}
+		case M_RUN_GC: {
+			uint64_t no, gd;
+			uint32_t gb, i;
+
+			if (rd_u64(&r, &no) || rd_u64(&r, &gd) || rd_u32(&r, &gb))
+				goto bad;
+			for (i = 0; i < p->nruns && p->runs[i].m.file_no != no; i++)
+				;
+			if (i == p->nruns)
+				return ERR_CORRUPT(path, off, "manifest describes run %" PRIu64
+							      ", which it does not hold", no);
+			p->runs[i].m.gc_dead = gd;
+			p->runs[i].m.gc_base = gb;
 			break;
 		}
 		case M_DIST:
@@ -297,7 +332,13 @@ static int put_run(struct buf *b, const struct run_meta *x, uint32_t shard)
 	RET(buf_put_u64(b, x->key_bytes));
 	RET(buf_put_u64(b, x->val_bytes));
 	RET(buf_put_u32(b, x->min_n));
-	return buf_put_u32(b, x->max_n);
+	RET(buf_put_u32(b, x->max_n));
+	if (!x->gc_dead && !x->gc_base)
+		return 0;
+	RET(buf_put_u8(b, M_RUN_GC));
+	RET(buf_put_u64(b, x->file_no));
+	RET(buf_put_u64(b, x->gc_dead));
+	return buf_put_u32(b, x->gc_base);
 }
 
 static int put_shard(struct buf *b, uint32_t id, const uint8_t *lo, uint32_t lolen)
@@ -574,7 +615,7 @@ err:
 
 uint64_t manifest_file_no(struct manifest *m)
 {
-	return m->next_file++;
+	return atomic_fetch_add(&m->next_file, 1);
 }
 
 char *manifest_run_path(struct manifest *m, uint64_t file_no)
@@ -629,10 +670,29 @@ int manifest_apply(struct manifest *m, const struct shard_map *after,
 				ERR(put_run(&b, run_meta(s->runs[k]), s->id));
 		}
 	} else {
-		for (uint32_t i = 0; i < e->nadd; i++)
-			ERR(put_run(&b, run_meta(e->add[i]), e->add_shard[i]));
+		/* Removals first: a run may leave a shard that goes and join one that comes. */
 		for (uint32_t i = 0; i < e->ndel; i++)
 			ERR(put_u64_field(&b, M_RUN_DEL, e->del[i]));
+		for (uint32_t i = 0; i < e->ndel_shards; i++) {
+			ERR(buf_put_u8(&b, M_SHARD_DEL));
+			ERR(buf_put_u32(&b, e->del_shards[i]));
+		}
+		for (uint32_t i = 0; i < e->nnew_shards; i++) {
+			int64_t k = smap_index(after, e->new_shards[i]);
+			const struct shard *s;
+
+			if (k < 0) {
+				rc = err_set(IODB_EINVAL, "manifest edit names shard %u, which the "
+							  "map does not hold", e->new_shards[i]);
+				goto err;
+			}
+			s = &after->v[k];
+			ERR(put_shard(&b, s->id, s->lo, s->lolen));
+			for (uint32_t r = 0; r < s->nruns; r++)
+				ERR(put_run(&b, run_meta(s->runs[r]), s->id));
+		}
+		for (uint32_t i = 0; i < e->nadd; i++)
+			ERR(put_run(&b, run_meta(e->add[i]), e->add_shard[i]));
 	}
 	ERR(put_u64_field(&b, M_NEXT_FILE, st.next_file));
 	if (e->set_dist || e->rewrite)

@@ -475,6 +475,11 @@ err:
 	return rc;
 }
 
+uint64_t run_writer_bytes(const struct run_writer *w)
+{
+	return w->off + w->blk.len;
+}
+
 int run_writer_finish(struct run_writer *w, struct run_meta *m)
 {
 	int rc;
@@ -765,7 +770,10 @@ static int run_load_locked(struct run *r)
 	uint32_t len[3], crc[3];
 	int rc;
 
-	ERR(env_open_read(r->env, r->path, &r->f));
+	if ((rc = env_open_read(r->env, r->path, &r->f)) == IODB_NOTFOUND && r->from_manifest)
+		return ERR_CORRUPT(r->path, 0, "run file is missing, though the MANIFEST names it");
+	if (rc)
+		goto err;
 	if (r->from_manifest && env_file_size(r->f) != want.size) {
 		rc = ERR_CORRUPT(r->path, env_file_size(r->f),
 				 "run file is %" PRIu64 " bytes; the manifest says %" PRIu64,
@@ -868,14 +876,24 @@ void run_unref(struct run *r)
 	env_file_close(r->f);
 	r->f = NULL;
 	/* Nobody to tell if this fails: the next manifest_open removes unnamed files. */
-	if (atomic_load_explicit(&r->obsolete, memory_order_relaxed))
+	if (atomic_load_explicit(&r->obsolete, memory_order_relaxed)) {
 		env_unlink(r->env, r->path);
+		if (r->bc)
+			bcache_obsolete_add(r->bc, -(int64_t)r->meta.size);
+	}
 	run_free(r);
 }
 
 void run_set_obsolete(struct run *r)
 {
-	atomic_store_explicit(&r->obsolete, 1, memory_order_relaxed);
+	if (atomic_exchange_explicit(&r->obsolete, 1, memory_order_relaxed) == 0 && r->bc)
+		bcache_obsolete_add(r->bc, (int64_t)r->meta.size);
+}
+
+void run_set_gc(struct run *r, uint64_t gc_dead, uint32_t gc_base)
+{
+	r->meta.gc_dead = gc_dead;
+	r->meta.gc_base = gc_base;
 }
 
 const struct run_meta *run_meta(const struct run *r)

@@ -176,6 +176,71 @@ err:
 	return rc;
 }
 
+int smap_splice(const struct shard_map *m, uint32_t at, uint32_t ndel,
+		const struct shard_spec *nw, uint32_t nnew, struct shard_map **out)
+{
+	struct shard_map *t;
+	uint32_t j = 0;
+
+	if (at + ndel > m->n || m->n - ndel + nnew == 0)
+		return err_set(IODB_EINVAL, "shard map splice out of range");
+	if (!(t = smap_alloc(m->n - ndel + nnew)))
+		return err_set(IODB_ENOMEM, "out of memory editing the shard map");
+	for (uint32_t i = 0; i < m->n; i++) {
+		const struct shard *s = &m->v[i];
+
+		if (i == at)
+			for (uint32_t k = 0; k < nnew; k++) {
+				struct shard *d = &t->v[j++];
+
+				d->id = nw[k].id;
+				d->lolen = nw[k].lolen;
+				if ((nw[k].lolen && !(d->lo = mem_dup(nw[k].lo, nw[k].lolen))) ||
+				    (nw[k].nruns &&
+				     !(d->runs = mem_alloc(nw[k].nruns * sizeof(*d->runs)))))
+					goto nomem;
+				for (uint32_t r = 0; r < nw[k].nruns; r++) {
+					run_ref(nw[k].runs[r]);
+					d->runs[d->nruns++] = nw[k].runs[r];
+					d->bytes += run_meta(nw[k].runs[r])->size;
+				}
+				if (d->nruns > 1)
+					qsort(d->runs, d->nruns, sizeof(*d->runs), run_newer);
+			}
+		if (i >= at && i < at + ndel)
+			continue;
+		{
+			struct shard *d = &t->v[j++];
+
+			d->id = s->id;
+			d->lolen = s->lolen;
+			d->bytes = s->bytes;
+			if ((s->lolen && !(d->lo = mem_dup(s->lo, s->lolen))) ||
+			    (s->nruns && !(d->runs = mem_alloc(s->nruns * sizeof(*d->runs)))))
+				goto nomem;
+			for (uint32_t r = 0; r < s->nruns; r++) {
+				run_ref(s->runs[r]);
+				d->runs[d->nruns++] = s->runs[r];
+			}
+		}
+	}
+	if (at == m->n) /* appending is not a splice of this map: ranges must tile */
+		goto inval;
+	for (uint32_t i = 1; i < t->n; i++)
+		if (key_cmp(t->v[i - 1].lo, t->v[i - 1].lolen, t->v[i].lo, t->v[i].lolen) >= 0)
+			goto inval;
+	if (t->v[0].lolen != 0)
+		goto inval;
+	*out = t;
+	return 0;
+inval:
+	smap_free(t);
+	return err_set(IODB_EINVAL, "shard map splice leaves shard boundaries out of order");
+nomem:
+	smap_free(t);
+	return err_set(IODB_ENOMEM, "out of memory editing the shard map");
+}
+
 int smap_get(const struct shard_map *m, uint32_t store, const uint8_t *key, uint32_t klen,
 	     const roaring_bitmap_t *anc, struct entry *e, struct block **hold)
 {

@@ -87,6 +87,9 @@ void bcache_free(struct block_cache *c);
 uint64_t bcache_bytes(const struct block_cache *c); /* bytes of blocks held now */
 uint64_t bcache_hits(const struct block_cache *c);
 uint64_t bcache_misses(const struct block_cache *c);
+/* Bytes of run files (of runs using this cache) set obsolete but not yet removed. */
+uint64_t bcache_obsolete_bytes(const struct block_cache *c);
+void bcache_obsolete_add(struct block_cache *c, int64_t delta);
 void block_unref(struct block *b);
 
 /* ---- Run files (shards/run.c) --------------------------------------------------------- */
@@ -98,6 +101,11 @@ struct run_meta {
 	uint64_t key_bytes; /* sum of key lengths */
 	uint64_t val_bytes; /* sum of value lengths */
 	uint32_t min_n, max_n;
+	/* What the run was cleaned against (kept in the manifest, not in the file): the count
+	 * of discarded numbers within [min_n, max_n] when it was written, and the base it was
+	 * folded to (0: none). Compaction's scheduler compares them with the graph now. */
+	uint64_t gc_dead;
+	uint32_t gc_base;
 };
 
 struct run_wopts {
@@ -112,6 +120,8 @@ int run_writer_open(struct env *env, const char *path, uint64_t file_no,
 /* Add an entry; entries come in strictly increasing internal order (checked: IODB_EINVAL). */
 int run_writer_add(struct run_writer *w, const struct entry *e);
 uint64_t run_writer_entries(const struct run_writer *w);
+/* Bytes the run would have if finished now (close to: the last block is not compressed). */
+uint64_t run_writer_bytes(const struct run_writer *w);
 /* Write the filter, index and footer, fdatasync and close; fill *m. w is freed either way;
  * on failure the file is removed. */
 int run_writer_finish(struct run_writer *w, struct run_meta *m);
@@ -135,8 +145,12 @@ int run_new(struct env *env, const char *path, const struct run_meta *m, struct 
 void run_ref(struct run *r);
 /* The last unref closes the file, and removes it if run_set_obsolete was called. */
 void run_unref(struct run *r);
+/* The file is removed by the last run_unref; until then its bytes count in
+ * bcache_obsolete_bytes of its cache. */
 void run_set_obsolete(struct run *r);
 const struct run_meta *run_meta(const struct run *r);
+/* Record what the run was cleaned against (before the run is published). */
+void run_set_gc(struct run *r, uint64_t gc_dead, uint32_t gc_base);
 const char *run_path(const struct run *r);
 /*
  * The newest entry of (store, key) whose n is in anc (all n when anc is NULL): 1 with *e
@@ -195,6 +209,17 @@ uint32_t smap_find(const struct shard_map *m, uint32_t store, const uint8_t *key
  * number). */
 int smap_edit(const struct shard_map *m, struct run **add, const uint32_t *add_shard,
 	      uint32_t nadd, const uint64_t *del, uint32_t ndel, struct shard_map **out);
+/* A copy of m with shards [at, at + ndel) replaced by the nnew shards described (ndel and
+ * nnew may differ: a split, a merge-back). Boundaries must stay in order (IODB_EINVAL). */
+struct shard_spec {
+	uint32_t id;
+	const uint8_t *lo;
+	uint32_t lolen;
+	struct run **runs; /* references are taken */
+	uint32_t nruns;
+};
+int smap_splice(const struct shard_map *m, uint32_t at, uint32_t ndel,
+		const struct shard_spec *nw, uint32_t nnew, struct shard_map **out);
 /* Point read across a shard's runs: as run_get, newest run first. */
 int smap_get(const struct shard_map *m, uint32_t store, const uint8_t *key, uint32_t klen,
 	     const roaring_bitmap_t *anc, struct entry *e, struct block **hold);
@@ -228,15 +253,21 @@ void manifest_close(struct manifest *m);
 uint64_t manifest_file_no(struct manifest *m); /* take the next run file number */
 char *manifest_run_path(struct manifest *m, uint64_t file_no);
 
-/* One atomic edit: runs added/removed, the new distribute point, the layer above's blob.
- * Durable when this returns 0. With rewrite set, the manifest is rewritten compactly (the
- * blob must then be a full state) instead of appended to. */
+/* One atomic edit: runs added/removed, shards replaced, the new distribute point, the layer
+ * above's blob. Durable when this returns 0. With rewrite set, the manifest is rewritten
+ * compactly (the blob must then be a full state) instead of appended to. Edits are not
+ * thread-safe: the caller serializes them (and the maps they produce). */
 struct manifest_edit {
 	struct run **add;	   /* with their metadata final (run_writer_finish) */
 	const uint32_t *add_shard; /* shard ids */
 	uint32_t nadd;
-	const uint64_t *del;
+	const uint64_t *del;	   /* runs removed (applied first) */
 	uint32_t ndel;
+	const uint32_t *del_shards; /* shards removed (their runs listed in del) */
+	uint32_t ndel_shards;
+	const uint32_t *new_shards; /* shards of `after` written whole: boundary and every run
+				     * (an id may also be in del_shards: it is redefined) */
+	uint32_t nnew_shards;
 	int set_dist;
 	uint32_t dist_n;
 	struct jpos dist_pos;

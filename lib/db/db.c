@@ -57,6 +57,12 @@ void iodb_options_init(iodb_options *o)
 	o->memtable_bytes = 32u << 20;
 	o->block_cache_bytes = 64u << 20;
 	o->block_bytes = 16u << 10;
+	o->auto_compaction = 1;
+	o->compaction_threads = 2;
+	o->compaction_task_bytes = 64u << 20;
+	o->shard_max_bytes = 32u << 20;
+	o->shard_min_bytes = 0;
+	o->slowdown_runs = 12;
 }
 
 static uint64_t now_usec(void)
@@ -393,6 +399,28 @@ static int options_check(const iodb_options *in, iodb_options *o)
 		if (in->block_bytes)
 			o->block_bytes = in->block_bytes;
 	}
+	if (in->version >= 3) {
+		o->auto_compaction = in->auto_compaction;
+		if (in->compaction_threads)
+			o->compaction_threads = in->compaction_threads;
+		if (in->compaction_task_bytes)
+			o->compaction_task_bytes = in->compaction_task_bytes;
+		if (in->shard_max_bytes)
+			o->shard_max_bytes = in->shard_max_bytes;
+		o->shard_min_bytes = in->shard_min_bytes;
+		if (in->slowdown_runs)
+			o->slowdown_runs = in->slowdown_runs;
+	}
+	if (!o->shard_min_bytes)
+		o->shard_min_bytes = o->shard_max_bytes / 8;
+	if (o->compaction_threads > 64)
+		return err_set(IODB_EINVAL, "compaction_threads must be at most 64");
+	if (o->shard_max_bytes < 4096 || o->compaction_task_bytes < 4096)
+		return err_set(IODB_EINVAL, "shard_max_bytes and compaction_task_bytes must be at "
+					    "least 4096");
+	if (o->shard_min_bytes > o->shard_max_bytes / 4)
+		return err_set(IODB_EINVAL, "shard_min_bytes must be at most shard_max_bytes / 4 "
+					    "(else a split's pieces would merge back)");
 	if (o->memtable_bytes < 4096)
 		return err_set(IODB_EINVAL, "memtable_bytes must be at least 4096");
 	if (o->block_bytes < 256 || o->block_bytes > (64u << 20))
@@ -422,6 +450,8 @@ static void db_free(iodb *db)
 		env_free(db->env);
 	pthread_mutex_destroy(&db->wq_mu);
 	pthread_mutex_destroy(&db->view_mu);
+	pthread_mutex_destroy(&db->struct_mu);
+	pthread_mutex_destroy(&db->man_mu);
 	pthread_rwlock_destroy(&db->vg_lock);
 	mem_free(db->dir);
 	mem_free(db);
@@ -451,6 +481,8 @@ static int db_open(const char *dir, const iodb_options *opts, struct env *env, i
 	db->own_env = own_env;
 	pthread_mutex_init(&db->wq_mu, NULL);
 	pthread_mutex_init(&db->view_mu, NULL);
+	pthread_mutex_init(&db->struct_mu, NULL);
+	pthread_mutex_init(&db->man_mu, NULL);
 	pthread_rwlock_init(&db->vg_lock, NULL);
 	buf_init(&db->wbuf);
 	if (!(db->dir = mem_dup(dir, strlen(dir) + 1))) {
@@ -502,6 +534,7 @@ static int db_open(const char *dir, const iodb_options *opts, struct env *env, i
 	ERR(view_new(db->vg.head, anc, db->mem, db->tab, db->stores, &v));
 	db->cur = v;
 	ERR(db_dist_start(db));
+	ERR(db_compact_start(db));
 	db->open_usec = now_usec() - t0;
 	mem_free(path);
 	*out = db;
@@ -538,6 +571,8 @@ int iodb_close(iodb *db)
 
 /* ---- Statistics ----------------------------------------------------------------------- */
 
+#define STATS_MAX 8192
+
 int iodb_stats(iodb *db, char **json)
 {
 	struct journal_stats js;
@@ -545,6 +580,7 @@ int iodb_stats(iodb *db, char **json)
 	uint32_t versions, head, base;
 	uint64_t head_height = 0, run_bytes = 0, frozen_bytes = 0;
 	uint32_t runs = 0, max_runs = 0, nshards = 0;
+	uint64_t user, obsolete, live;
 	char *out;
 	int n;
 
@@ -572,11 +608,14 @@ int iodb_stats(iodb *db, char **json)
 			frozen_bytes += mt_bytes(v->tab->frozen[i]);
 		nshards = m->n;
 	}
-	if (!(out = mem_alloc(4096))) {
+	user = db->st_user_bytes;
+	obsolete = bcache_obsolete_bytes(db->bc);
+	live = run_bytes + js.size + manifest_size(db->man);
+	if (!(out = mem_alloc(STATS_MAX))) {
 		view_unref(v);
 		return err_set(IODB_ENOMEM, "out of memory");
 	}
-	n = snprintf(out, 4096,
+	n = snprintf(out, STATS_MAX,
 		     "{\"versions\": %u, \"head_number\": %u, \"head_height\": %llu, "
 		     "\"base_number\": %u, \"stores\": %u, "
 		     "\"commits\": %llu, \"commit_groups\": %llu, \"ops\": %llu, "
@@ -591,6 +630,13 @@ int iodb_stats(iodb *db, char **json)
 		     "\"usec\": %llu, \"writers_stalled_usec\": %llu}, "
 		     "\"block_cache\": {\"bytes\": %llu, \"capacity\": %llu, \"hits\": %llu, "
 		     "\"misses\": %llu}, "
+		     "\"compaction\": {\"tasks\": %llu, \"merges\": %llu, \"splits\": %llu, "
+		     "\"merge_backs\": %llu, \"oversized\": %llu, \"bytes_read\": %llu, "
+		     "\"bytes_written\": %llu, \"usec\": %llu, \"running\": %d, "
+		     "\"writers_throttled_usec\": %llu}, "
+		     "\"write_amplification\": %.3f, "
+		     "\"space\": {\"live_bytes\": %llu, \"total_bytes\": %llu, "
+		     "\"obsolete_run_bytes\": %llu}, "
 		     "\"arena_bytes\": %llu, \"env_bytes_read\": %llu, \"env_bytes_written\": %llu, "
 		     "\"open_usec\": %llu}",
 		     versions, head, (unsigned long long)head_height, base, v->stores->n,
@@ -608,12 +654,23 @@ int iodb_stats(iodb *db, char **json)
 		     (unsigned long long)bcache_bytes(db->bc),
 		     (unsigned long long)db->o.block_cache_bytes,
 		     (unsigned long long)bcache_hits(db->bc), (unsigned long long)bcache_misses(db->bc),
+		     (unsigned long long)db->st_cmp_tasks, (unsigned long long)db->st_cmp_merges,
+		     (unsigned long long)db->st_cmp_splits, (unsigned long long)db->st_cmp_backs,
+		     (unsigned long long)db->st_cmp_oversized,
+		     (unsigned long long)db->st_cmp_bytes_in, (unsigned long long)db->st_cmp_bytes_out,
+		     (unsigned long long)db->st_cmp_usec, (int)db->cmp_running,
+		     (unsigned long long)db->st_throttle_usec,
+		     user ? (double)(js.bytes_written + db->st_dist_bytes + db->st_cmp_bytes_out) /
+				    (double)user
+			  : 0.0,
+		     (unsigned long long)live, (unsigned long long)(live + obsolete),
+		     (unsigned long long)obsolete,
 		     (unsigned long long)mem_arena_allocated(),
 		     (unsigned long long)env_bytes_read(db->env),
 		     (unsigned long long)env_bytes_written(db->env),
 		     (unsigned long long)db->open_usec);
 	view_unref(v);
-	if (n < 0 || n >= 4096) {
+	if (n < 0 || n >= STATS_MAX) {
 		mem_free(out);
 		return err_set(IODB_ENOMEM, "statistics do not fit their buffer");
 	}

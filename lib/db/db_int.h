@@ -136,11 +136,21 @@ struct tables {
 	struct memtable **frozen; /* newest first */
 	struct shard_map *map;
 };
+/* Rewrite the manifest once it has grown by this much since it was last written whole. */
+#define MANIFEST_REWRITE_BYTES (4u << 20)
+
 /* A new table set (references taken on every memtable and on map). */
 int tables_new(struct memtable **frozen, uint32_t nfrozen, struct shard_map *map,
 	       struct tables **out);
 void tables_ref(struct tables *t);
 void tables_unref(struct tables *t);
+/* cur's frozen memtables with `add` put first (if given) and `drop` left out (if given),
+ * over map. */
+int tables_derive(const struct tables *cur, struct memtable *add, struct memtable *drop,
+		  struct shard_map *map, struct tables **out);
+/* Make t the current tables and republish the head view with them (and with mem as its
+ * memtable; NULL: the one it has). Takes t on success. view_mu held. */
+int tables_install_locked(iodb *db, struct memtable *mem, struct tables *t);
 
 /* ---- Views ---------------------------------------------------------------------------- */
 
@@ -215,9 +225,21 @@ struct iodb {
 	struct jpos dist_pos;	   /* the distribute point at open */
 	struct dist *dist;    /* the distribute thread and its queue */
 
+	/* Edits of the shard map, outermost first: struct_mu (held by distribute from the map
+	 * it splits a memtable by to its install, and by an install that changes shard
+	 * boundaries), man_mu (every manifest edit and map install), then vg_lock, view_mu. */
+	pthread_mutex_t struct_mu, man_mu;
+	struct compactor *cmp;	/* lib/db/compact.c */
+	uint32_t next_shard_id; /* under man_mu */
+	atomic_uint max_runs;	/* most runs a shard holds (back-pressure) */
+
 	/* Statistics. */
 	_Atomic uint64_t st_commits, st_groups, st_user_bytes, st_ops;
 	_Atomic uint64_t st_dist, st_dist_bytes, st_dist_usec, st_stall_usec, st_freezes;
+	_Atomic uint64_t st_cmp_tasks, st_cmp_merges, st_cmp_splits, st_cmp_backs,
+		st_cmp_oversized, st_cmp_bytes_in, st_cmp_bytes_out, st_cmp_usec,
+		st_throttle_usec;
+	atomic_int cmp_running;
 	uint64_t open_usec;
 };
 
@@ -235,6 +257,14 @@ int db_dist_failed(iodb *db); /* distribute stopped on an error */
  * not released while it stands. name must be a string constant. */
 int db_journal_hold(iodb *db, const char *name, const struct jpos *pos);
 struct tables *db_tables_acquire(iodb *db);
+
+/* Compaction (lib/db/compact.c). */
+int db_compact_start(iodb *db); /* after the shards are open */
+void db_compact_stop(iodb *db); /* stop and join the threads; a task under way gives up */
+void db_compact_poke(iodb *db); /* something may be due */
+void db_compact_throttle(iodb *db); /* the leader, before a group: the back-pressure rule */
+void db_compact_note_map(iodb *db, const struct shard_map *m); /* a map was installed */
+int db_compact_failed(iodb *db); /* a task failed: compaction stopped, writes refused */
 
 /* Merkle layer (lib/db/merkle.c). */
 /* Roots of a commit's version: parent's roots + the ops; hash 0: not hashed (replay), 1:

@@ -38,8 +38,6 @@
 #define MAX_FROZEN 2
 #define BLOB_DELTA 1
 #define BLOB_FULL 2
-/* Rewrite the manifest once it has grown by this much since it was last written whole. */
-#define MANIFEST_REWRITE_BYTES (4u << 20)
 
 struct djob {
 	struct memtable *mem;
@@ -120,9 +118,9 @@ void tables_unref(struct tables *t)
 	mem_free(t);
 }
 
-/* cur's frozen memtables with `add` put first (if given) and `drop` left out (if given),
- * over map: the tables after a freeze, or after distribute installs `drop`'s runs. */
-static int tables_derive(const struct tables *cur, struct memtable *add, struct memtable *drop,
+/* The tables after a freeze (add), after distribute installs `drop`'s runs, or after a
+ * compaction (map only). */
+int tables_derive(const struct tables *cur, struct memtable *add, struct memtable *drop,
 			 struct shard_map *map, struct tables **out)
 {
 	struct tables *t = NULL;
@@ -156,9 +154,7 @@ struct tables *db_tables_acquire(iodb *db)
 	return t;
 }
 
-/* Make t the current tables and republish the head view with them (and with mem as its
- * memtable; NULL: the one it has). Takes t on success. view_mu held. */
-static int tables_install_locked(iodb *db, struct memtable *mem, struct tables *t)
+int tables_install_locked(iodb *db, struct memtable *mem, struct tables *t)
 {
 	struct view *cur = db->cur, *v = NULL;
 	roaring_bitmap_t *anc;
@@ -481,6 +477,7 @@ void db_shards_close(iodb *db)
 {
 	struct dist *d = db->dist;
 
+	db_compact_stop(db); /* first: its tasks install through distribute's locks */
 	if (d) {
 		if (d->up) {
 			pthread_mutex_lock(&d->mu);
@@ -556,19 +553,32 @@ static uint64_t release_below(iodb *db, const struct jpos *end)
 static int distribute_one(iodb *db, struct djob *job)
 {
 	struct run_wopts wo = {db->o.block_bytes, 10};
-	struct tables *t = db_tables_acquire(db), *nt = NULL;
+	struct tables *t, *cur = NULL, *nt = NULL;
 	struct shard_map *map = NULL;
 	struct run **runs = NULL;
 	uint32_t *ids = NULL, nruns = 0;
 	struct iiter *src = NULL;
 	struct manifest_edit e = {0};
 	uint64_t t0 = now_usec(), bytes = 0;
-	int rc;
+	int rc, man_locked = 0;
 
+	/* No shard boundary changes from the map the runs are cut by to the install. */
+	pthread_mutex_lock(&db->struct_mu);
+	t = db_tables_acquire(db);
 	ERR(mt_iter_new(job->mem, &src));
 	ERR(distribute_write(db->env, db->man, t->map, src, job->dead, &wo, db->bc, &runs, &ids,
 			     &nruns));
-	ERR(smap_edit(t->map, runs, ids, nruns, NULL, 0, &map));
+	for (uint32_t i = 0; i < nruns; i++) {
+		const struct run_meta *m = run_meta(runs[i]);
+
+		run_set_gc(runs[i], roaring_bitmap_range_cardinality(job->dead, m->min_n,
+								      (uint64_t)m->max_n + 1), 0);
+	}
+	/* The edit goes on the map as it is now: compaction may have replaced runs. */
+	pthread_mutex_lock(&db->man_mu);
+	man_locked = 1;
+	cur = db_tables_acquire(db);
+	ERR(smap_edit(cur->map, runs, ids, nruns, NULL, 0, &map));
 	e.add = runs;
 	e.add_shard = ids;
 	e.nadd = nruns;
@@ -592,6 +602,10 @@ static int distribute_one(iodb *db, struct djob *job)
 	pthread_mutex_unlock(&db->view_mu);
 	if (rc)
 		goto err;
+	db_compact_note_map(db, map);
+	pthread_mutex_unlock(&db->man_mu);
+	man_locked = 0;
+	db_compact_poke(db);
 	if (e.released_seg > 1 && journal_release(db->journal, e.released_seg) != 0)
 		err_clear(); /* a segment left behind is deleted by the next open */
 	if (manifest_size(db->man) > manifest_size_at_rewrite(db->man) + MANIFEST_REWRITE_BYTES)
@@ -600,6 +614,10 @@ static int distribute_one(iodb *db, struct djob *job)
 	db->st_dist_bytes += bytes;
 	db->st_dist_usec += now_usec() - t0;
 err:
+	if (man_locked)
+		pthread_mutex_unlock(&db->man_mu);
+	pthread_mutex_unlock(&db->struct_mu);
+	tables_unref(cur);
 	if (src)
 		src->ops->close(src);
 	/* After a failure the run files stay: whether the manifest edit reached the disk is

@@ -532,19 +532,20 @@ static int commit(iodb *db, struct writer *w)
 		}
 	pthread_mutex_unlock(&db->wq_mu);
 
-	if (!db->sticky && db_dist_failed(db))
-		db->sticky = IODB_EIO; /* distribute failed: the handle takes no more writes */
+	if (!db->sticky && (db_dist_failed(db) || db_compact_failed(db)))
+		db->sticky = IODB_EIO; /* background work failed: no more writes until reopen */
 	if (db->sticky) {
 		for (struct writer *x = w;; x = x->next) {
 			x->rc = IODB_EIO;
 			snprintf(x->msg, sizeof(x->msg), "%s",
-				 "an earlier write or fsync (journal or distribute) failed; "
+				 "an earlier write or fsync (journal, distribute or compaction) failed; "
 				 "reopen the store to write again");
 			if (x == last)
 				break;
 		}
 		err_set(IODB_EIO, "%s", w->msg);
 	} else if (w->kind == W_UPDATE) {
+		db_compact_throttle(db); /* compaction behind: writes slow down (compact.c) */
 		lead_updates(db, w, last);
 	} else if (w->kind != W_FLUSH) {
 		w->rc = lead_control(db, w);

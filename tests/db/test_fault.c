@@ -16,28 +16,36 @@
 
 #define WORK_STEPS 40
 
-/* dist: the memtable is distributed after every step (iodb_flush), with the Merkle layer
- * off so that journal segments are released: the failures and power cuts then hit run
- * files, manifest edits and rewrites, and segment deletion too. */
+/* dist: the memtable is distributed after every step (iodb_flush), then compacted
+ * (iodb_compact, with a tiny shard size so that merges, splits and merge-backs happen), with
+ * the Merkle layer off so that journal segments are released: the failures and power cuts
+ * then hit run files, manifest edits and rewrites, compaction and segment deletion too.
+ * Background compaction is off in every variant: the calls must come in the same order in
+ * the dry run and in the failing runs. */
 static void opts(iodb_options *o, int sync, int dist)
 {
 	iodb_options_init(o);
 	o->sync = sync;
 	o->journal_segment_bytes = 4096; /* rotations inside the workload */
+	o->auto_compaction = 0;
 	if (dist) {
+		o->shard_max_bytes = 4096;
+		o->shard_min_bytes = 1024;
 		o->merkle = 0;
 		o->memtable_bytes = 4096;
 		o->block_bytes = 512;
 	}
 }
 
-/* A step, then (dist) a flush: its failure is the step's. */
+/* A step, then (dist) a flush and a compaction: their failure is the step's. */
 static int step(struct model *m, int s, iodb *db, int dist)
 {
 	int rc = model_step(m, s, db);
 
 	if (rc == 0 && dist && db)
 		rc = iodb_flush(db);
+	if (rc == 0 && dist && db)
+		rc = iodb_compact(db);
 	return rc;
 }
 
