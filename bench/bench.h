@@ -50,6 +50,11 @@ struct sizes {
 	/* shards */
 	uint64_t shards_keys;        /* bulk load + flush: 2M keys */
 	uint64_t shards_reads;       /* gets of present keys, then as many of absent: 500k */
+	/* overwrite-sustained */
+	uint64_t ow_keys;            /* keys loaded, then overwritten: 2M (--keys) */
+	double ow_secs;              /* overwrite duration: 600 s (--seconds) */
+	double ow_sample_secs;       /* seconds between time-series samples: 10 */
+	uint32_t ow_keep;            /* options.keep_versions: 0, every version (--keep-versions) */
 };
 
 struct bench {

@@ -5,7 +5,7 @@
  *
  *   iodb-bench [--engine NAME]... [--engines all|LIST] [--quick] [--seed N] [--cache-mb N]
  *              [--dir DIR] [--csv FILE] [--charts DIR] [--stress-secs S] [--rww-secs S]
- *              [--list] [WORKLOAD...]
+ *              [--seconds S] [--keys N] [--keep-versions K] [--list] [WORKLOAD...]
  *
  * Engines: iodb (always built), rocksdb, leveldb, lmdb (each built in when its Debian -dev
  * package was found at configure time; otherwise asking for it prints a message and the
@@ -13,10 +13,12 @@
  *
  * Process model: for each engine the parent forks a child that runs every selected
  * workload and streams its result rows back through a pipe; iodb gets a second child for
- * the core and Merkle figures (its default options: Merkle on) and a third for the shards
- * workload (a fresh process, so its memory figures are its own). The parent then prints the
- * summary with the iodb/peer ratios, writes the CSV (and FILE-stress.csv, the
- * compaction-stress time series) and draws the charts.
+ * the core and Merkle figures (its default options: Merkle on), a third for the shards
+ * workload and a fourth for overwrite-sustained (fresh processes, so their memory figures
+ * are their own). overwrite-sustained runs only when named: by default it loads 2M keys and
+ * overwrites them for ten minutes (--keys N, --seconds S, --keep-versions K). The parent
+ * then prints the summary with the iodb/peer ratios, writes the CSV (and FILE-stress.csv,
+ * the compaction-stress time series) and draws the charts.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -71,9 +73,10 @@ const struct engine_ops *engine_find(const char *name, int *missing)
 enum family {
 	FAM_COMMON, /* every engine's child (iodb: Merkle off) */
 	FAM_CORE,   /* iodb's second child: core and Merkle figures (Merkle on) */
-	FAM_SHARDS  /* iodb's third child: the shards workload (Merkle off) */
+	FAM_SHARDS, /* iodb's third child: the shards workload (Merkle off) */
+	FAM_OVERWRITE /* iodb's fourth child: overwrite-sustained (Merkle off), only when named */
 };
-#define NFAMILIES 3
+#define NFAMILIES 4
 
 static const struct {
 	const char *name;
@@ -102,6 +105,8 @@ static const struct {
 	{"iavl-bulk", FAM_CORE, "Merkle: 50 versions x 10,000 updates, on/off"},
 	{"restart", FAM_CORE, "Merkle: open time with 1M keys, on/off"},
 	{"shards", FAM_SHARDS, "iodb: 2M-key load + flush, memory, disk, gets, scan, reopen"},
+	{"overwrite-sustained", FAM_OVERWRITE,
+	 "iodb, only when named: 2M-key load, 600 s of overwrites, compaction over time"},
 };
 #define NWORKLOADS (sizeof(workloads) / sizeof(*workloads))
 
@@ -127,6 +132,7 @@ static void sizes_for(struct sizes *z, int quick)
 		.iavl_keys = 1000000, .iavl_block_versions = 200, .iavl_block_updates = 100,
 		.iavl_bulk_versions = 50, .iavl_bulk_updates = 10000,
 		.shards_keys = 2000000, .shards_reads = 500000,
+		.ow_keys = 2000000, .ow_secs = 600, .ow_sample_secs = 10,
 	};
 	if (!quick)
 		return;
@@ -155,6 +161,9 @@ static void sizes_for(struct sizes *z, int quick)
 	z->iavl_bulk_updates = 2000;
 	z->shards_keys = 50000;
 	z->shards_reads = 20000;
+	z->ow_keys = 50000;
+	z->ow_secs = 5;
+	z->ow_sample_secs = 1;
 }
 
 static void usage(FILE *f)
@@ -162,8 +171,11 @@ static void usage(FILE *f)
 	fprintf(f, "usage: iodb-bench [--engine NAME]... [--engines all|a,b,...] [--quick] "
 		   "[--seed N]\n"
 		   "                  [--cache-mb N] [--dir DIR] [--csv FILE] [--charts DIR]\n"
-		   "                  [--stress-secs S] [--rww-secs S] [--list] [WORKLOAD...]\n"
-		   "engines: iodb rocksdb leveldb lmdb (default: iodb)\n");
+		   "                  [--stress-secs S] [--rww-secs S] [--seconds S] [--keys N]\n"
+		   "                  [--keep-versions K] [--list] [WORKLOAD...]\n"
+		   "engines: iodb rocksdb leveldb lmdb (default: iodb)\n"
+		   "--seconds, --keys, --keep-versions: overwrite-sustained's duration (600 s), key\n"
+		   "count (2M) and options.keep_versions (0: every version kept)\n");
 }
 
 /* Read exactly one message; 0 at end of file. */
@@ -214,6 +226,8 @@ static int run_child(struct bench *b, const struct engine_ops *ops, enum family 
 			workloads_merkle(&x);
 		} else if (fam == FAM_SHARDS) {
 			workloads_shards(&x);
+		} else if (fam == FAM_OVERWRITE) {
+			workloads_overwrite(&x);
 		} else {
 			workloads_common(&x);
 		}
@@ -227,10 +241,11 @@ static int run_child(struct bench *b, const struct engine_ops *ops, enum family 
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		static const char *const what[NFAMILIES] = {"", " (core/Merkle)", " (shards)",
+							    " (overwrite-sustained)"};
+
 		fprintf(stderr, "iodb-bench: %s%s failed (status %d); going on with the others\n",
-			ops->name,
-			fam == FAM_CORE ? " (core/Merkle)" : fam == FAM_SHARDS ? " (shards)" : "",
-			status);
+			ops->name, what[fam], status);
 		return -1;
 	}
 	return 0;
@@ -255,7 +270,8 @@ int main(int argc, char **argv)
 {
 	struct bench b = {.dir = "/tmp/iodb-bench", .seed = 42, .cache_mb = 64, .out_fd = -1};
 	const char *csv = "bench-results.csv", *charts = NULL, *only[64], *want[16], *run[16];
-	double stress_secs = -1, rww_secs = -1, load[3] = {0};
+	double stress_secs = -1, rww_secs = -1, ow_secs = -1, load[3] = {0};
+	uint64_t ow_keys = 0, ow_keep = 0;
 	int nonly = 0, nwant = 0, nrun = 0, failed = 0, fam_wanted[NFAMILIES] = {0};
 	struct results all = {0};
 	uint64_t t0 = now_ns();
@@ -282,9 +298,18 @@ int main(int argc, char **argv)
 			stress_secs = atof(argv[++i]);
 		} else if (!strcmp(a, "--rww-secs") && v) {
 			rww_secs = atof(argv[++i]);
+		} else if (!strcmp(a, "--seconds") && v) {
+			if ((ow_secs = atof(argv[++i])) <= 0)
+				fail("--seconds must be > 0");
+		} else if (!strcmp(a, "--keys") && v) {
+			if (!(ow_keys = strtoull(argv[++i], NULL, 0)))
+				fail("--keys must be > 0");
+		} else if (!strcmp(a, "--keep-versions") && v) {
+			if ((ow_keep = strtoull(argv[++i], NULL, 0)) > UINT32_MAX)
+				fail("--keep-versions must be < 2^32");
 		} else if (!strcmp(a, "--list")) {
 			for (size_t w = 0; w < NWORKLOADS; w++)
-				printf("%-18s %s\n", workloads[w].name, workloads[w].what);
+				printf("%-19s %s\n", workloads[w].name, workloads[w].what);
 			return 0;
 		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			usage(stdout);
@@ -314,8 +339,15 @@ int main(int argc, char **argv)
 		b.sz.stress_secs = stress_secs;
 	if (rww_secs >= 0)
 		b.sz.rww_secs = rww_secs;
+	if (ow_secs > 0)
+		b.sz.ow_secs = ow_secs;
+	if (ow_keys)
+		b.sz.ow_keys = ow_keys;
+	b.sz.ow_keep = (uint32_t)ow_keep;
 	for (size_t w = 0; w < NWORKLOADS; w++)
-		fam_wanted[workloads[w].family] |= bench_wants(&b, workloads[w].name);
+		fam_wanted[workloads[w].family] |=
+			bench_wants(&b, workloads[w].name) &&
+			(workloads[w].family != FAM_OVERWRITE || b.nonly);
 	for (int i = 0; i < nwant; i++) {
 		int missing;
 
@@ -348,6 +380,8 @@ int main(int argc, char **argv)
 			failed |= run_child(&b, ops, FAM_CORE, &all) != 0;
 		if (ops == &engine_iodb && fam_wanted[FAM_SHARDS])
 			failed |= run_child(&b, ops, FAM_SHARDS, &all) != 0;
+		if (ops == &engine_iodb && fam_wanted[FAM_OVERWRITE])
+			failed |= run_child(&b, ops, FAM_OVERWRITE, &all) != 0;
 	}
 	report_summary(&all, run, nrun);
 	if (report_csv(&all, csv) != 0) {

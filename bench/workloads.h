@@ -1,8 +1,9 @@
 /*
  * workloads.h — the workload generator's pieces, shared by workloads.c (what every engine
  * runs), workloads_iodb.c (history, branches, rollback, the core figures),
- * workloads_merkle.c (the IAVL figures) and workloads_shards.c (load, reads, scan and open
- * of a store distributed to its shards).
+ * workloads_merkle.c (the IAVL figures), workloads_shards.c (load, reads, scan and open
+ * of a store distributed to its shards) and workloads_overwrite.c (sustained overwrites
+ * against compaction).
  */
 #ifndef IODB_BENCH_WORKLOADS_H
 #define IODB_BENCH_WORKLOADS_H
@@ -74,6 +75,8 @@ void workloads_history(struct run *x);    /* iodb: history-read, branch, rollbac
 void workloads_core(struct run *x);       /* iodb, Merkle on: the lead's core figures */
 void workloads_merkle(struct run *x);     /* iodb: iavl-block, iavl-bulk, restart */
 void workloads_shards(struct run *x);     /* iodb, Merkle off, its own child: shards */
+void workloads_overwrite(struct run *x);  /* iodb, Merkle off, its own child, only when
+					   * named: overwrite-sustained */
 
 /* compaction-stress's iodb churn: every few versions a rollback or a branch. */
 void stress_iodb_churn(struct run *x, uint64_t round);

@@ -298,6 +298,7 @@ static const struct {
 	{ "--out", OPT_OUT, 1 },
 	{ "--proof", OPT_PROOF, 1 },
 	{ "--root", OPT_ROOT, 1 },
+	{ "--json", OPT_JSON, 0 },
 };
 
 int is_option(const struct cli *c, int i)
@@ -334,6 +335,9 @@ static void set_cmd_option(struct cmd_args *a, unsigned flag, const char *value)
 		break;
 	case OPT_ROOT:
 		a->root = value;
+		break;
+	case OPT_JSON:
+		a->json = 1;
 		break;
 	}
 }

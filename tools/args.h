@@ -79,6 +79,7 @@ enum {
 	OPT_OUT = 1 << 6,
 	OPT_PROOF = 1 << 7,
 	OPT_ROOT = 1 << 8,
+	OPT_JSON = 1 << 9,
 };
 
 #define MAX_POSITIONAL 2
@@ -88,7 +89,7 @@ struct cmd_args {
 	const char *pos[MAX_POSITIONAL];
 	int npos;
 	const char *vid, *at, *from, *to, *limit, *out, *proof, *root;
-	int reverse;
+	int reverse, json;
 };
 
 int is_option(const struct cli *c, int i);

@@ -23,7 +23,8 @@
  * not verify, 2 a usage error. Every error is one line on stderr:
  * "iodb: <what>: <iodb_strerror>: <iodb_errmsg>".
  *
- * args.c has what the commands share (errors, bytes in and out, option parsing).
+ * args.c has what the commands share (errors, bytes in and out, option parsing);
+ * json_lines.c lays out the statistics for people.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -34,6 +35,7 @@
 #include <sys/types.h>
 
 #include "args.h"
+#include "json_lines.h"
 
 static const char usage_text[] =
 	"usage: iodb DIR COMMAND [ARGS] [OPTIONS]\n"
@@ -60,8 +62,9 @@ static const char usage_text[] =
 	"        Move the head to VID; the next write starts a branch from it.\n"
 	"  clean KEEP\n"
 	"        Keep only the subtree of the head's ancestor KEEP-1 versions back.\n"
-	"  stats\n"
-	"        Print the store's statistics as JSON.\n"
+	"  stats [--json]\n"
+	"        Print the store's statistics, one per line (a group's name as a heading,\n"
+	"        its members indented below it); with --json, as one JSON object.\n"
 	"  flush\n"
 	"        Distribute everything the journal holds to the shards, durably.\n"
 	"  hash [--at VID] [--store S]\n"
@@ -825,13 +828,16 @@ static int cmd_flush(struct cli *c)
 	return EXIT_OK;
 }
 
+/* One line per statistic; --json: the library's JSON as it comes. JSON the layout cannot
+ * read (a newer library's shapes) is printed as it is, with a note on stderr. */
 static int cmd_stats(struct cli *c)
 {
 	struct cmd_args a;
 	char *json = NULL;
+	size_t bad = 0;
 	int st, rc;
 
-	st = parse_cmd_args(c, 0, 0, 0, &a);
+	st = parse_cmd_args(c, OPT_JSON, 0, 0, &a);
 	if (st == EXIT_OK)
 		st = open_db(c);
 	if (st != EXIT_OK)
@@ -839,7 +845,14 @@ static int cmd_stats(struct cli *c)
 	rc = iodb_stats(c->db, &json);
 	if (rc != IODB_OK)
 		return store_error(rc, "stats");
-	puts(json);
+	if (a.json) {
+		puts(json);
+	} else if (json_lines_print(stdout, json, strlen(json), &bad) != 0) {
+		fprintf(stderr, "iodb: stats: cannot lay out the statistics (at byte %zu); "
+				"printing them as JSON\n",
+			bad);
+		puts(json);
+	}
 	iodb_free(json);
 	return EXIT_OK;
 }
@@ -1004,7 +1017,7 @@ static const struct command commands[] = {
 	{ "rollback", "VID", cmd_rollback, 0 },
 	{ "checkout", "VID", cmd_checkout, 0 },
 	{ "clean", "KEEP", cmd_clean, 0 },
-	{ "stats", "", cmd_stats, 0 },
+	{ "stats", "[--json]", cmd_stats, 0 },
 	{ "flush", "", cmd_flush, 0 },
 	{ "hash", "[--at VID] [--store S]", cmd_hash, 0 },
 	{ "prove", "KEY [--at VID] [--out FILE]", cmd_prove, 0 },

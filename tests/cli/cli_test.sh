@@ -298,14 +298,47 @@ expect "versions after a large clean" 0 "2 (height 2)
 expect "heights continue after clean" 0 "4" "$B" put x 40
 
 # --- stats --------------------------------------------------------------------------------------
-# One JSON object followed by a newline; its fields are the library's business.
+# Which fields there are is the library's business; the layout is the tool's. --json: one JSON
+# object followed by a newline.
 stats_shape() {
 	[[ $(head -c 1 "$TMP/out") == "{" && $(tail -c 2 "$TMP/out" | head -c 1) == "}" &&
 		$(tail -c 1 "$TMP/out" | wc -l) == 1 ]]
 }
+# Without --json: every line is a name and a value, or an object's name alone (a heading) with
+# its members indented two spaces below it; the values share one column.
+stats_lines() {
+	local line col="" heading=0 c
+	while IFS= read -r line; do
+		if [[ $line =~ ^([a-z_]+)$ ]]; then
+			heading=1
+			continue
+		fi
+		[[ $line =~ ^((  )?[a-z_]+ +)[-0-9.e+]+$ ]] || return 1
+		[[ $line != "  "* || $heading == 1 ]] || return 1
+		[[ $line == "  "* ]] || heading=0
+		c=${#BASH_REMATCH[1]}
+		[[ -z $col || $c == "$col" ]] || return 1
+		col=$c
+	done <"$TMP/out"
+	[[ -n $col ]]
+}
 run "$B" stats
 check "stats exits 0" test "$RC" = 0
-check "stats prints a JSON object and a newline" stats_shape
+check "stats prints one statistic per line, values in one column" stats_lines
+# the line after the heading NAME
+after_heading() {
+	grep -A1 -x "$1" "$TMP/out" | tail -n 1
+}
+check "stats: a top-level value" grep -Eq '^versions +3$' "$TMP/out"
+check "stats: an object's heading, its members indented" \
+	test -n "$(after_heading journal | grep -E '^  [a-z_]+ +[0-9]+$')"
+check "stats prints nothing on stderr" test ! -s "$TMP/err"
+run "$B" stats --json
+check "stats --json exits 0" test "$RC" = 0
+check "stats --json prints a JSON object and a newline" stats_shape
+check "stats --json: the same statistic" grep -q '"versions": 3,' "$TMP/out"
+expect_error "stats takes no argument" 2 "iodb: usage: iodb DIR stats [--json]*" "$B" stats x
+expect_error "--json is stats' option" 2 "iodb: head: unknown option --json*" "$B" head --json
 
 # --- flush, --no-merkle -------------------------------------------------------------------------
 F=$TMP/flush
