@@ -103,7 +103,7 @@ int compact_merge(struct env *env, struct manifest *man, struct run *const *in, 
 		  const struct run_wopts *wo, struct block_cache *bc, const atomic_int *stop,
 		  struct compact_out *out)
 {
-	struct iiter **ch = NULL, *it = NULL;
+	struct iiter *it = NULL;
 	struct run_writer *w = NULL;
 	uint8_t *lo = NULL;
 	uint32_t lolen = 0, k, pstore = 0, pn = 0;
@@ -115,21 +115,9 @@ int compact_merge(struct env *env, struct manifest *man, struct run *const *in, 
 	buf_init(&pkey);
 	if (nin == 0)
 		return 0;
-	if (!(ch = mem_alloc(nin * sizeof(*ch))))
-		return err_set(IODB_ENOMEM, "out of memory in compaction");
-	for (k = 0; k < nin; k++) {
-		if ((rc = run_iter_new(in[k], &ch[k])) != 0) {
-			while (k--)
-				ch[k]->ops->close(ch[k]);
-			mem_free(ch);
-			return rc;
-		}
+	for (k = 0; k < nin; k++)
 		out->bytes_in += run_meta(in[k])->size;
-	}
-	rc = merge_iter_new(ch, nin, &it);
-	mem_free(ch);
-	if (rc)
-		return rc;
+	RET(runs_iter_new(in, nin, &it));
 
 	for (it->ops->first(it); it->ops->valid(it); it->ops->next(it)) {
 		const struct entry *e = it->ops->entry(it);

@@ -222,3 +222,23 @@ int merge_iter_new(struct iiter **children, size_t n, struct iiter **out)
 	return 0;
 }
 
+
+int runs_iter_new(struct run *const *runs, uint32_t n, struct iiter **it)
+{
+	struct iiter **c;
+	uint32_t k;
+	int rc;
+
+	if (!(c = mem_alloc((n ? n : 1) * sizeof(*c))))
+		return err_set(IODB_ENOMEM, "out of memory opening an iterator");
+	for (k = 0; k < n; k++)
+		if ((rc = run_iter_new(runs[k], &c[k])) != 0) {
+			while (k--)
+				c[k]->ops->close(c[k]);
+			mem_free(c);
+			return rc;
+		}
+	rc = merge_iter_new(c, n, it);
+	mem_free(c);
+	return rc;
+}

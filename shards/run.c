@@ -890,6 +890,11 @@ void run_set_obsolete(struct run *r)
 		bcache_obsolete_add(r->bc, (int64_t)r->meta.size);
 }
 
+void run_set_unsplittable(struct run *r)
+{
+	r->meta.unsplittable = 1;
+}
+
 void run_set_gc(struct run *r, uint64_t gc_dead, uint32_t gc_base)
 {
 	r->meta.gc_dead = gc_dead;

@@ -288,9 +288,6 @@ struct smap_iter {
 static int si_open(struct smap_iter *s, uint32_t i)
 {
 	const struct shard *sh = &s->m->v[i];
-	struct iiter **c = NULL;
-	uint32_t k;
-	int rc;
 
 	if (s->child)
 		s->child->ops->close(s->child);
@@ -298,18 +295,7 @@ static int si_open(struct smap_iter *s, uint32_t i)
 	s->i = i;
 	if (sh->nruns == 0)
 		return 0;
-	if (!(c = mem_alloc(sh->nruns * sizeof(*c))))
-		return s->rc = err_set(IODB_ENOMEM, "out of memory opening an iterator");
-	for (k = 0; k < sh->nruns; k++)
-		if ((rc = run_iter_new(sh->runs[k], &c[k])) != 0) {
-			while (k--)
-				c[k]->ops->close(c[k]);
-			mem_free(c);
-			return s->rc = rc;
-		}
-	rc = merge_iter_new(c, sh->nruns, &s->child);
-	mem_free(c);
-	return s->rc = rc;
+	return s->rc = runs_iter_new(sh->runs, sh->nruns, &s->child);
 }
 
 static int si_child_valid(const struct smap_iter *s)

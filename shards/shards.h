@@ -106,6 +106,9 @@ struct run_meta {
 	 * folded to (0: none). Compaction's scheduler compares them with the graph now. */
 	uint64_t gc_dead;
 	uint32_t gc_base;
+	/* In memory only: a split of this run's shard found no key boundary to cut at (one
+	 * key's history is past the shard size), so trying again would only rewrite it. */
+	int unsplittable;
 };
 
 struct run_wopts {
@@ -151,6 +154,7 @@ void run_set_obsolete(struct run *r);
 const struct run_meta *run_meta(const struct run *r);
 /* Record what the run was cleaned against (before the run is published). */
 void run_set_gc(struct run *r, uint64_t gc_dead, uint32_t gc_base);
+void run_set_unsplittable(struct run *r);
 const char *run_path(const struct run *r);
 /*
  * The newest entry of (store, key) whose n is in anc (all n when anc is NULL): 1 with *e
@@ -160,6 +164,8 @@ int run_get(struct run *r, uint32_t store, const uint8_t *key, uint32_t klen,
 	    const roaring_bitmap_t *anc, struct entry *e, struct block **hold);
 /* An iterator over every entry of the run, in internal order (the run stays referenced). */
 int run_iter_new(struct run *r, struct iiter **it);
+/* The merge of runs[0..n)'s iterators (shards/merge.c). */
+int runs_iter_new(struct run *const *runs, uint32_t n, struct iiter **it);
 
 /* ---- Shard map (shards/shardmap.c) ---------------------------------------------------- */
 

@@ -19,8 +19,9 @@
  * with the new runs); the inputs marked obsolete — their files go when the last map holding
  * them (a snapshot's, an iterator's) is freed.
  *
- * Back-pressure: while some shard holds more than slowdown_runs runs, each commit group's
- * leader sleeps before committing: 0.5 ms × excess², at most 20 ms. Writes slow down
+ * Back-pressure (with auto_compaction): while some shard holds more than slowdown_runs
+ * runs, each commit group's leader sleeps before committing: 0.5 ms × excess², at most
+ * 20 ms. Writes slow down
  * smoothly instead of stopping; the time is counted in stats (writers_throttled_usec).
  *
  * A failed task removes what it wrote (or, if its manifest edit failed, leaves the files to
@@ -120,7 +121,8 @@ static uint64_t shard_score(iodb *db, const struct shard_map *map, uint32_t i, i
 	*back = 0;
 	if (is_busy(c, s->id))
 		return 0;
-	if (s->bytes > db->o.shard_max_bytes)
+	if (s->bytes > db->o.shard_max_bytes &&
+	    !(s->nruns == 1 && run_meta(s->runs[0])->unsplittable))
 		score = 1000000 + s->bytes / 4096;
 	if (s->nruns >= (manual ? 2u : TRIGGER_RUNS))
 		score += 1000 * s->nruns;
@@ -131,7 +133,9 @@ static uint64_t shard_score(iodb *db, const struct shard_map *map, uint32_t i, i
 		for (int d = -1; d <= 1; d += 2) {
 			int64_t j = (int64_t)i + d;
 
+			/* Not past the maximum together: the merge would split again. */
 			if (j < 0 || j >= map->n || is_busy(c, map->v[j].id) ||
+			    s->bytes + map->v[j].bytes > db->o.shard_max_bytes ||
 			    s->bytes + map->v[j].bytes > db->o.compaction_task_bytes)
 				continue;
 			if (best < 0 || map->v[j].bytes < map->v[best].bytes)
@@ -278,23 +282,10 @@ static int recut(iodb *db, const struct shard_map *map, struct run **in, uint32_
 		 struct run ***out, uint32_t **ids, uint32_t *nout)
 {
 	struct run_wopts wo = {db->o.block_bytes, 10};
-	struct iiter **ch, *src = NULL;
-	uint32_t k;
+	struct iiter *src = NULL;
 	int rc;
 
-	if (!(ch = mem_alloc(n * sizeof(*ch))))
-		return err_set(IODB_ENOMEM, "out of memory in compaction");
-	for (k = 0; k < n; k++)
-		if ((rc = run_iter_new(in[k], &ch[k])) != 0) {
-			while (k--)
-				ch[k]->ops->close(ch[k]);
-			mem_free(ch);
-			return rc;
-		}
-	rc = merge_iter_new(ch, n, &src);
-	mem_free(ch);
-	if (rc)
-		return rc;
+	RET(runs_iter_new(in, n, &src));
 	rc = distribute_write(db->env, db->man, map, src, NULL, &wo, db->bc, out, ids, nout);
 	src->ops->close(src);
 	return rc;
@@ -454,6 +445,8 @@ static int run_task(iodb *db, struct ctask *t)
 	}
 	rc = compact_merge(db->env, db->man, t->in, t->nin, &rules, piece, &wo, db->bc,
 			   &db->cmp->stop, &out);
+	if (rc == 0 && piece && out.n == 1 && out.bytes_out > db->o.shard_max_bytes)
+		run_set_unsplittable(out.v[0].run); /* before it is published */
 	if (rc == 0) {
 		/* Files stay on failure: whether the edit reached the disk is unknown, and the
 		 * next open removes them if it did not. */
@@ -555,8 +548,8 @@ void db_compact_throttle(iodb *db)
 	uint64_t usec;
 	struct timespec ts;
 
-	if (mx <= db->o.slowdown_runs)
-		return;
+	if (mx <= db->o.slowdown_runs || !db->o.auto_compaction)
+		return; /* without background compaction, waiting would not help */
 	excess = mx - db->o.slowdown_runs;
 	usec = excess >= 7 ? THROTTLE_MAX_USEC : 500ull * excess * excess;
 	if (usec > THROTTLE_MAX_USEC)
