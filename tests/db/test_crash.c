@@ -6,10 +6,14 @@
  * die between the fsync and its report. Then the next child carries on from there.
  *
  * The shard variants freeze the memtable every few commits, so kills land in distribute
- * (run files, manifest edits and rewrites, journal segment release) as well.
+ * (run files, manifest edits and rewrites, journal segment release) as well. The compaction
+ * variant adds background compaction on tiny shards (4 KiB, merged back below 1 KiB), so
+ * kills land in merges, splits and merge-backs too. With shards, the reopened store must
+ * hold exactly the run files its shard map names: the open removes what a killed edit left.
  *
  * IODB_CRASH_ROUNDS sets the number of kills (default 40).
  */
+#include <dirent.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +24,8 @@
 #include "model.h"
 #include "testutil.h"
 
-/* loop index -> options: 0 the defaults, 1 shards with the Merkle layer off, 2 with it on */
+/* loop index -> options: 0 the defaults, 1 shards with the Merkle layer off, 2 with it on,
+ * 3 shards with busy compaction (the Merkle layer off) */
 static void opts(int variant, iodb_options *o)
 {
 	iodb_options_init(o);
@@ -31,6 +36,52 @@ static void opts(int variant, iodb_options *o)
 		o->block_bytes = 512;
 		o->sync = variant == 1; /* distribute must flush the journal itself */
 	}
+	if (variant == 3) {
+		o->auto_compaction = 1;
+		o->compaction_threads = 2;
+		o->shard_max_bytes = 4096;
+		o->shard_min_bytes = 1024;
+		o->compaction_task_bytes = 128 << 10;
+	}
+}
+
+/* What a child reports after each acknowledged step: the step, and its handle's compaction
+ * counters so far. */
+struct ack {
+	int step;
+	uint32_t tasks, splits, merge_backs;
+};
+
+static uint64_t stat_after(const char *json, const char *from, const char *name)
+{
+	const char *p = strstr(json, from);
+
+	if (!p || !(p = strstr(p, name)))
+		return UINT64_MAX;
+	return strtoull(p + strlen(name), NULL, 10);
+}
+
+/* Run files in dir/shards (as the manifest names them: 20 digits and ".run"). */
+static uint64_t run_files(const char *dir)
+{
+	char *sd = tu_path(dir, "shards");
+	DIR *d = opendir(sd);
+	struct dirent *e;
+	uint64_t n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)) != NULL) {
+		size_t i;
+
+		if (strlen(e->d_name) != 24 || strcmp(e->d_name + 20, ".run") != 0)
+			continue;
+		for (i = 0; i < 20 && e->d_name[i] >= '0' && e->d_name[i] <= '9'; i++)
+			;
+		n += i == 20;
+	}
+	closedir(d);
+	free(sd);
+	return n;
 }
 
 static void child(const char *dir, struct model *m, int start, int fd, int variant)
@@ -42,12 +93,21 @@ static void child(const char *dir, struct model *m, int start, int fd, int varia
 	if (iodb_open(dir, &o, &db) != 0)
 		_exit(3);
 	for (int s = start;; s++) {
+		struct ack a = {s, 0, 0, 0};
+		char *json;
+
 		if (model_step(m, s, db) != 0)
 			_exit(4);
 		/* Without sync an update is acknowledged by a flush. */
 		if (!o.sync && iodb_flush(db) != 0)
 			_exit(6);
-		if (write(fd, &s, sizeof(s)) != sizeof(s))
+		if (iodb_stats(db, &json) == 0) {
+			a.tasks = (uint32_t)stat_after(json, "\"compaction\"", "\"tasks\": ");
+			a.splits = (uint32_t)stat_after(json, "\"compaction\"", "\"splits\": ");
+			a.merge_backs = (uint32_t)stat_after(json, "\"compaction\"", "\"merge_backs\": ");
+			iodb_free(json);
+		}
+		if (write(fd, &a, sizeof(a)) != sizeof(a))
 			_exit(5);
 	}
 }
@@ -56,17 +116,20 @@ START_TEST(test_kill9)
 {
 	const char *e = getenv("IODB_CRASH_ROUNDS");
 	int rounds = e && *e ? atoi(e) : 40, done = 0;
-	uint64_t rng = tu_seed(99 + (uint64_t)_i);
+	uint64_t rng = tu_seed(99 + (uint64_t)_i), tasks = 0, splits = 0, merge_backs = 0;
 	char *dir = tu_tmpdir("crash");
 	struct model m;
 	iodb_options o;
 
 	opts(_i, &o);
+	/* The checking opens compact nothing, so the run files stay as the open left them. */
+	o.auto_compaction = 0;
 	model_init(&m, 1);
 	for (int round = 0; round < rounds; round++) {
 		int fds[2], last = done - 1, status, match = -1;
 		uint32_t acks_before_kill = tu_below(&rng, 25);
 		struct model next;
+		struct ack a = {0, 0, 0, 0};
 		pid_t pid;
 		iodb *db;
 		int s;
@@ -79,8 +142,9 @@ START_TEST(test_kill9)
 			child(dir, &m, done, fds[1], _i);
 		}
 		close(fds[1]);
-		for (uint32_t a = 0; a < acks_before_kill && read(fds[0], &s, sizeof(s)) == sizeof(s); a++)
-			last = s;
+		for (uint32_t k = 0; k < acks_before_kill && read(fds[0], &a, sizeof(a)) == sizeof(a);
+		     k++)
+			last = a.step;
 		/* Die somewhere inside the next commit or two, or in open. */
 		{
 			struct timespec ts = {0, (long)tu_below(&rng, 3000) * 1000};
@@ -89,9 +153,12 @@ START_TEST(test_kill9)
 		}
 		kill(pid, SIGKILL);
 		/* Reports written before the kill were acknowledged too. */
-		while (read(fds[0], &s, sizeof(s)) == sizeof(s))
-			last = s;
+		while (read(fds[0], &a, sizeof(a)) == sizeof(a))
+			last = a.step;
 		close(fds[0]);
+		tasks += a.tasks;
+		splits += a.splits;
+		merge_backs += a.merge_backs;
 		waitpid(pid, &status, 0);
 		ck_assert_msg(WIFSIGNALED(status), "child exited by itself (status %d)", status);
 
@@ -102,6 +169,18 @@ START_TEST(test_kill9)
 		model_step(&next, last + 1, NULL);
 
 		ck_ok(iodb_open(dir, &o, &db));
+		if (_i > 0) {
+			char *json;
+			uint64_t runs, files = run_files(dir);
+
+			ck_ok(iodb_stats(db, &json));
+			runs = stat_after(json, "\"shards\"", "\"runs\": ");
+			iodb_free(json);
+			ck_assert_msg(files == runs,
+				      "round %d: %llu run files after the open, the shard map has "
+				      "%llu runs",
+				      round, (unsigned long long)files, (unsigned long long)runs);
+		}
 		if (model_versions_equal(db, &m))
 			match = 0;
 		else if (model_versions_equal(db, &next))
@@ -122,6 +201,12 @@ START_TEST(test_kill9)
 		done = last + 1;
 	}
 	ck_assert_int_gt(done, rounds); /* the children did make progress */
+	printf("variant %d: %d steps; the children ran %llu compaction tasks (%llu splits, %llu "
+	       "merge-backs) before their kills\n",
+	       _i, done, (unsigned long long)tasks, (unsigned long long)splits,
+	       (unsigned long long)merge_backs);
+	if (_i == 3)
+		ck_assert_msg(tasks > 0, "the children never compacted");
 	model_free(&m);
 	tu_rmrf(dir);
 	free(dir);
@@ -134,7 +219,7 @@ int main(void)
 	TCase *tc = tcase_create("crash");
 
 	tcase_set_timeout(tc, 600);
-	tcase_add_loop_test(tc, test_kill9, 0, 3);
+	tcase_add_loop_test(tc, test_kill9, 0, 4);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }

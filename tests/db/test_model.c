@@ -6,6 +6,10 @@
  * ways, and reopen. The shard variants freeze the memtable every few commits (and flush at
  * random), so reads merge the memtable, frozen memtables and hundreds of runs, and reopen
  * starts from the manifest; with the Merkle layer off, journal segments are released too.
+ * The compaction variant runs background compaction on tiny limits (4 KiB shards), calls
+ * iodb_compact at random, and ends by growing history until a full compaction splits, then
+ * deleting every key and cleaning so the shards merge back, snapshots held throughout; it
+ * asserts merges, splits and merge-backs all happened.
  *
  * IODB_MODEL_STEPS sets the number of steps (default 3000, 600 under sanitizers);
  * IODB_TEST_SEED replays a run.
@@ -52,24 +56,99 @@ struct variant {
 	uint32_t keep_versions;
 	int merkle;
 	uint64_t memtable_bytes; /* 0: the default (no distribute in this workload) */
+	uint64_t shard_max_bytes; /* non-zero: busy background compaction on tiny limits */
 };
 
-/* Freezes (each one a distribute) since the handle was opened. */
-static uint64_t freezes(iodb *db)
+/* Counters of a handle since it was opened: freezes (each one a distribute) and the
+ * compaction tasks that merged a shard, split one, or merged one back. */
+struct counters {
+	uint64_t freezes, merges, splits, merge_backs;
+};
+
+static uint64_t stat_after(const char *json, const char *from, const char *name)
 {
-	char *json, *p;
-	uint64_t n = 0;
+	const char *p = strstr(json, from);
+
+	ck_assert_msg(p && (p = strstr(p, name)) != NULL, "stats have no %s: %s", name, json);
+	return strtoull(p + strlen(name), NULL, 10);
+}
+
+static void add_counters(iodb *db, struct counters *c)
+{
+	char *json;
 
 	ck_ok(iodb_stats(db, &json));
-	if ((p = strstr(json, "\"freezes\":")) != NULL)
-		n = strtoull(p + strlen("\"freezes\":"), NULL, 10);
+	c->freezes += stat_after(json, "\"distribute\"", "\"freezes\": ");
+	c->merges += stat_after(json, "\"compaction\"", "\"merges\": ");
+	c->splits += stat_after(json, "\"compaction\"", "\"splits\": ");
+	c->merge_backs += stat_after(json, "\"compaction\"", "\"merge_backs\": ");
+	iodb_free(json);
+}
+
+static uint64_t shard_count(iodb *db)
+{
+	char *json;
+	uint64_t n;
+
+	ck_ok(iodb_stats(db, &json));
+	n = stat_after(json, "\"shards\"", "\"count\": ");
 	iodb_free(json);
 	return n;
 }
 
+/* Every key of every store put (full-length values: v = 0) or deleted (v < 0). */
+static void update_every_key(iodb *db, struct model *m, int *vid_counter, int v)
+{
+	struct m_op all[M_STORES * M_KEYS];
+	char vid[32];
+	int n = 0, vl = snprintf(vid, sizeof(vid), "v%d", (*vid_counter)++);
+
+	for (int st = 0; st < M_STORES; st++)
+		for (int k = 0; k < M_KEYS; k++, n++) {
+			all[n] = (struct m_op){.del = v < 0, .store = st, .key = k};
+			all[n].len = v < 0 ? 0 : M_MAXV;
+			memset(all[n].v, 'a' + *vid_counter % 26, all[n].len);
+		}
+	ck_ok(model_db_update(db, m, vid, (size_t)vl, all, n));
+	model_update(m, vid, (size_t)vl, all, n);
+}
+
+/*
+ * The compaction variant's last phase, whatever the random steps left: history grows until
+ * a full compaction must split (more than shard_max_bytes retained), then every key is
+ * deleted and the history cleaned away, so every shard is nearly empty and must merge back.
+ * Held snapshots stay open across both.
+ */
+static void split_then_empty(iodb *db, struct model *m, int *vid_counter, struct held *held)
+{
+	uint64_t before;
+	int tries = 0;
+
+	do {
+		update_every_key(db, m, vid_counter, 0);
+		ck_ok(iodb_flush(db));
+		ck_ok(iodb_compact(db));
+	} while (shard_count(db) < 2 && ++tries < 50);
+	before = shard_count(db);
+	ck_assert_msg(before >= 2, "%d versions of every key compacted into one shard", tries);
+	update_every_key(db, m, vid_counter, -1);
+	ck_ok(iodb_clean(db, 1));
+	model_clean(m, 1);
+	ck_ok(iodb_flush(db));
+	ck_ok(iodb_compact(db));
+	ck_assert_msg(shard_count(db) < before,
+		      "%llu shards, all of them empty after a clean, did not merge back",
+		      (unsigned long long)before);
+	model_check_versions(db, m);
+	model_check_state(db, NULL, m, m->v[m->head].st, &(uint64_t){1});
+	for (int i = 0; i < HELD; i++)
+		if (held[i].used)
+			model_check_state(db, held[i].s, m, &held[i].st, &(uint64_t){1});
+}
+
 static void run_model(const struct variant *var, uint64_t seed)
 {
-	uint64_t nfreeze = 0;
+	struct counters cnt = {0};
 	uint32_t keep_versions = var->keep_versions;
 	char *dir = tu_tmpdir("model");
 	uint64_t rng = seed;
@@ -77,7 +156,7 @@ static void run_model(const struct variant *var, uint64_t seed)
 	struct held held[HELD] = {{0}};
 	iodb_options o;
 	iodb *db;
-	/* Without compaction (yet) every distribute adds a run that reads must merge: the shard
+	/* Every distribute adds a run that reads merge until compaction catches up: the shard
 	 * variants run half as many steps. */
 	int nsteps = var->memtable_bytes ? steps() / 2 : steps(), vid_counter = 0;
 	struct m_op ops[12];
@@ -93,6 +172,12 @@ static void run_model(const struct variant *var, uint64_t seed)
 		o.memtable_bytes = var->memtable_bytes;
 		o.block_bytes = 512; /* many blocks per run */
 		o.block_cache_bytes = 8 << 20;
+	}
+	if (var->shard_max_bytes) {
+		o.auto_compaction = 1;
+		o.compaction_threads = 2;
+		o.shard_max_bytes = var->shard_max_bytes; /* shard_min_bytes: the default */
+		o.compaction_task_bytes = 128 << 10;
 	}
 	ck_ok(iodb_open(dir, &o, &db));
 
@@ -159,12 +244,17 @@ static void run_model(const struct variant *var, uint64_t seed)
 			h->used = 1;
 		} else if (r < 88) {
 			close_held(held);
-			nfreeze += freezes(db);
+			add_counters(db, &cnt);
 			ck_ok(iodb_close(db));
 			ck_ok(iodb_open(dir, &o, &db));
 			model_check_all(db, &m, -1, &rng);
 		} else if (r < 90) {
+			/* With compaction, half of the flushes are followed by compacting all that
+			 * is due (in this thread, beside the background threads; held snapshots
+			 * keep their runs). */
 			ck_ok(iodb_flush(db));
+			if (var->shard_max_bytes && tu_below(&rng, 2))
+				ck_ok(iodb_compact(db));
 		} else {
 			/* Read a random retained version. */
 			iodb_snapshot *s;
@@ -184,17 +274,28 @@ static void run_model(const struct variant *var, uint64_t seed)
 				if (held[i].used)
 					model_check_state(db, held[i].s, &m, &held[i].st, &rng);
 	}
+	if (var->shard_max_bytes)
+		split_then_empty(db, &m, &vid_counter, held);
 	close_held(held);
-	nfreeze += freezes(db);
+	add_counters(db, &cnt);
 	ck_ok(iodb_close(db));
 	ck_ok(iodb_open(dir, &o, &db));
 	model_check_all(db, &m, -1, &rng);
 	ck_ok(iodb_close(db));
-	printf("%d steps, %llu distributes\n", nsteps, (unsigned long long)nfreeze);
+	printf("%d steps, %llu distributes, %llu merges, %llu splits, %llu merge-backs\n", nsteps,
+	       (unsigned long long)cnt.freezes, (unsigned long long)cnt.merges,
+	       (unsigned long long)cnt.splits, (unsigned long long)cnt.merge_backs);
 	/* The shard variants must really have distributed, again and again. */
 	if (var->memtable_bytes)
-		ck_assert_msg(nfreeze >= (uint64_t)nsteps / 20, "only %llu distributes in %d steps",
-			      (unsigned long long)nfreeze, nsteps);
+		ck_assert_msg(cnt.freezes >= (uint64_t)nsteps / 20,
+			      "only %llu distributes in %d steps", (unsigned long long)cnt.freezes,
+			      nsteps);
+	/* And the compaction variant compacted in every way. */
+	if (var->shard_max_bytes)
+		ck_assert_msg(cnt.merges > 0 && cnt.splits > 0 && cnt.merge_backs > 0,
+			      "%llu merges, %llu splits, %llu merge-backs in %d steps",
+			      (unsigned long long)cnt.merges, (unsigned long long)cnt.splits,
+			      (unsigned long long)cnt.merge_backs, nsteps);
 	model_free(&m);
 	tu_rmrf(dir);
 	free(dir);
@@ -202,7 +303,7 @@ static void run_model(const struct variant *var, uint64_t seed)
 
 START_TEST(test_model_all_versions)
 {
-	static const struct variant v = {0, 1, 0};
+	static const struct variant v = {0, 1, 0, 0};
 
 	run_model(&v, tu_seed(20261121));
 }
@@ -210,7 +311,7 @@ END_TEST
 
 START_TEST(test_model_keep_versions)
 {
-	static const struct variant v = {5, 1, 0};
+	static const struct variant v = {5, 1, 0, 0};
 
 	run_model(&v, tu_seed(7));
 }
@@ -218,7 +319,7 @@ END_TEST
 
 START_TEST(test_model_shards)
 {
-	static const struct variant v = {0, 0, 4096};
+	static const struct variant v = {0, 0, 4096, 0};
 
 	run_model(&v, tu_seed(31));
 }
@@ -226,7 +327,7 @@ END_TEST
 
 START_TEST(test_model_shards_keep_versions)
 {
-	static const struct variant v = {6, 0, 4096};
+	static const struct variant v = {6, 0, 4096, 0};
 
 	run_model(&v, tu_seed(32));
 }
@@ -234,9 +335,17 @@ END_TEST
 
 START_TEST(test_model_shards_merkle)
 {
-	static const struct variant v = {0, 1, 8192};
+	static const struct variant v = {0, 1, 8192, 0};
 
 	run_model(&v, tu_seed(33));
+}
+END_TEST
+
+START_TEST(test_model_compaction)
+{
+	static const struct variant v = {0, 0, 4096, 4 << 10};
+
+	run_model(&v, tu_seed(34));
 }
 END_TEST
 
@@ -254,6 +363,7 @@ int main(void)
 	ADD(test_model_shards);
 	ADD(test_model_shards_keep_versions);
 	ADD(test_model_shards_merkle);
+	ADD(test_model_compaction);
 #undef ADD
 	suite_add_tcase(s, tc);
 	return tu_run(s);
