@@ -477,7 +477,6 @@ void db_shards_close(iodb *db)
 {
 	struct dist *d = db->dist;
 
-	db_compact_stop(db); /* first: its tasks install through distribute's locks */
 	if (d) {
 		if (d->up) {
 			pthread_mutex_lock(&d->mu);
@@ -498,6 +497,7 @@ void db_shards_close(iodb *db)
 		mem_free(d);
 		db->dist = NULL;
 	}
+	db_compact_stop(db); /* after distribute, which pokes it; before the map goes */
 	view_unref(db->cur);
 	db->cur = NULL;
 	tables_unref(db->tab);
