@@ -67,6 +67,9 @@ static const char usage_text[] =
 	"        its members indented below it); with --json, as one JSON object.\n"
 	"  flush\n"
 	"        Distribute everything the journal holds to the shards, durably.\n"
+	"  compact\n"
+	"        Flush, then compact until no shard is due (one run per shard, space of\n"
+	"        discarded versions reclaimed, shards split or merged back).\n"
 	"  hash [--at VID] [--store S]\n"
 	"        Print the commit hash (over every store) at the head or at VID; with\n"
 	"        --store, that store's IAVL root hash (--store \"\" for the default store).\n"
@@ -828,6 +831,23 @@ static int cmd_flush(struct cli *c)
 	return EXIT_OK;
 }
 
+static int cmd_compact(struct cli *c)
+{
+	struct cmd_args a;
+	int st, rc;
+
+	st = parse_cmd_args(c, 0, 0, 0, &a);
+	if (st == EXIT_OK)
+		st = open_db(c);
+	if (st != EXIT_OK)
+		return st;
+	if ((rc = iodb_flush(c->db)) != IODB_OK)
+		return store_error(rc, "compact: flush");
+	if ((rc = iodb_compact(c->db)) != IODB_OK)
+		return store_error(rc, "compact");
+	return EXIT_OK;
+}
+
 /* One line per statistic; --json: the library's JSON as it comes. JSON the layout cannot
  * read (a newer library's shapes) is printed as it is, with a note on stderr. */
 static int cmd_stats(struct cli *c)
@@ -1019,6 +1039,7 @@ static const struct command commands[] = {
 	{ "clean", "KEEP", cmd_clean, 0 },
 	{ "stats", "[--json]", cmd_stats, 0 },
 	{ "flush", "", cmd_flush, 0 },
+	{ "compact", "", cmd_compact, 0 },
 	{ "hash", "[--at VID] [--store S]", cmd_hash, 0 },
 	{ "prove", "KEY [--at VID] [--out FILE]", cmd_prove, 0 },
 	{ "verify-proof", "KEY [VALUE] --proof HEX|@FILE [--root HEX] [--at VID]",

@@ -347,6 +347,12 @@ quiet "flush exits 0 and prints nothing" "$F" flush --no-merkle
 check "flush wrote a run file" test -n "$(ls "$F/shards")"
 expect "get after flush" 0 "fv" "$F" get fk --no-merkle
 expect "get after flush, Merkle layer on (journal kept)" 0 "fv" "$F" get fk
+expect "put after flush" 0 "2" "$F" put fk2 fv2 --no-merkle
+quiet "compact exits 0 and prints nothing" "$F" compact --no-merkle
+check "compact left one run file" test "$(ls "$F/shards" | wc -l)" -eq 1
+expect "get after compact" 0 "fv" "$F" get fk --no-merkle
+expect "get after compact, second key" 0 "fv2" "$F" get fk2 --no-merkle
+expect_error "compact takes no argument" 2 "iodb: usage: iodb DIR compact*" "$F" compact x
 
 # --- Merkle: hash, prove, verify-proof --------------------------------------------------------
 # Hashes computed here from the rules (docs/merkle.md) with coreutils alone.
