@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "testutil.h"
 
+#include <dirent.h>
 #include <ftw.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,4 +122,56 @@ int tu_collect_version(void *ctx, const void *vid, size_t vidlen, const void *pa
 	r->parentlen = parentlen;
 	r->height = height;
 	return 0;
+}
+
+int tu_json_num(const char *json, const char *section, const char *name, double *v)
+{
+	const char *from = json, *to = json + strlen(json), *p;
+	char pat[96];
+
+	if (section) {
+		snprintf(pat, sizeof(pat), "\"%s\": {", section);
+		if (!(from = strstr(json, pat)) || !(to = strchr(from, '}')))
+			return -1;
+	}
+	snprintf(pat, sizeof(pat), "\"%s\": ", name);
+	if (!(p = strstr(from, pat)) || p >= to)
+		return -1;
+	*v = strtod(p + strlen(pat), NULL);
+	return 0;
+}
+
+double tu_stat(iodb *db, const char *section, const char *name)
+{
+	char *json;
+	double v = 0;
+	int rc;
+
+	ck_assert_int_eq(iodb_stats(db, &json), 0);
+	rc = tu_json_num(json, section, name, &v);
+	ck_assert_msg(rc == 0, "stats have no %s.%s: %s", section ? section : "", name, json);
+	iodb_free(json);
+	return v;
+}
+
+uint64_t tu_run_files(const char *dir)
+{
+	char *sd = tu_path(dir, "shards");
+	DIR *d = opendir(sd);
+	struct dirent *e;
+	uint64_t n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)) != NULL) {
+		size_t i;
+
+		if (strlen(e->d_name) != 24 || strcmp(e->d_name + 20, ".run") != 0)
+			continue;
+		for (i = 0; i < 20 && e->d_name[i] >= '0' && e->d_name[i] <= '9'; i++)
+			;
+		n += i == 20;
+	}
+	closedir(d);
+	free(sd);
+	return n;
 }

@@ -67,4 +67,13 @@ int tu_collect_version(void *ctx, const void *vid, size_t vidlen, const void *pa
 /* Run a suite; returns the number of failures (main returns it != 0). */
 int tu_run(Suite *s);
 
+/* The number `name` in an iodb_stats JSON object: inside the object `section` (sections do
+ * not nest), or its first occurrence when section is NULL. 0 and *v, or -1 if absent. */
+int tu_json_num(const char *json, const char *section, const char *name, double *v);
+/* The same from iodb_stats(db); a figure that is not reported fails the test (it must not
+ * pass as 0). */
+double tu_stat(iodb *db, const char *section, const char *name);
+/* Run files in dir/shards, named as the manifest names them (20 digits and ".run"). */
+uint64_t tu_run_files(const char *dir);
+
 #endif

@@ -712,18 +712,23 @@ static int vtree_draw(const struct cli *c, const struct vtree *t, const struct b
 	return EXIT_OK;
 }
 
-static int cmd_versions(struct cli *c)
+/* A command that takes no argument or option of its own: check that, open the store. */
+static int open_no_args(struct cli *c)
 {
 	struct cmd_args a;
+	int st = parse_cmd_args(c, 0, 0, 0, &a);
+
+	return st == EXIT_OK ? open_db(c) : st;
+}
+
+static int cmd_versions(struct cli *c)
+{
 	struct vtree t = { 0 };
 	struct bytes head = { 0 };
 	void *h = NULL;
 	int st, rc;
 
-	st = parse_cmd_args(c, 0, 0, 0, &a);
-	if (st == EXIT_OK)
-		st = open_db(c);
-	if (st != EXIT_OK)
+	if ((st = open_no_args(c)) != EXIT_OK)
 		return st;
 	rc = iodb_head(c->db, &h, &head.n);
 	if (rc != IODB_OK && rc != IODB_NOTFOUND)
@@ -746,15 +751,11 @@ static int cmd_versions(struct cli *c)
 
 static int cmd_head(struct cli *c)
 {
-	struct cmd_args a;
 	void *vid = NULL;
 	size_t vidlen = 0;
 	int st, rc;
 
-	st = parse_cmd_args(c, 0, 0, 0, &a);
-	if (st == EXIT_OK)
-		st = open_db(c);
-	if (st != EXIT_OK)
+	if ((st = open_no_args(c)) != EXIT_OK)
 		return st;
 	rc = iodb_head(c->db, &vid, &vidlen);
 	if (rc != IODB_OK)
@@ -818,13 +819,9 @@ static int cmd_clean(struct cli *c)
 
 static int cmd_flush(struct cli *c)
 {
-	struct cmd_args a;
 	int st, rc;
 
-	st = parse_cmd_args(c, 0, 0, 0, &a);
-	if (st == EXIT_OK)
-		st = open_db(c);
-	if (st != EXIT_OK)
+	if ((st = open_no_args(c)) != EXIT_OK)
 		return st;
 	if ((rc = iodb_flush(c->db)) != IODB_OK)
 		return store_error(rc, "flush");
@@ -833,13 +830,9 @@ static int cmd_flush(struct cli *c)
 
 static int cmd_compact(struct cli *c)
 {
-	struct cmd_args a;
 	int st, rc;
 
-	st = parse_cmd_args(c, 0, 0, 0, &a);
-	if (st == EXIT_OK)
-		st = open_db(c);
-	if (st != EXIT_OK)
+	if ((st = open_no_args(c)) != EXIT_OK)
 		return st;
 	if ((rc = iodb_flush(c->db)) != IODB_OK)
 		return store_error(rc, "compact: flush");

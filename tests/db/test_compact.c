@@ -39,67 +39,16 @@
 
 /* ---- Statistics and files --------------------------------------------------------------- */
 
-/* The number `name` in iodb_stats: inside the object `section` when given (sections do not
- * nest), else its first occurrence. A missing name fails the test (a figure that is not
- * reported must not pass as 0). */
-static double stat_num(iodb *db, const char *section, const char *name)
-{
-	char *json, pat[96];
-	const char *from, *to, *p;
-	double v;
-
-	ck_ok(iodb_stats(db, &json));
-	from = json;
-	to = json + strlen(json);
-	if (section) {
-		snprintf(pat, sizeof(pat), "\"%s\": {", section);
-		from = strstr(json, pat);
-		ck_assert_msg(from != NULL, "stats have no \"%s\" object: %s", section, json);
-		to = strchr(from, '}');
-		ck_assert_ptr_nonnull(to);
-	}
-	snprintf(pat, sizeof(pat), "\"%s\": ", name);
-	p = strstr(from, pat);
-	ck_assert_msg(p != NULL && p < to, "stats have no %s.%s: %s", section ? section : "",
-		      name, json);
-	v = strtod(p + strlen(pat), NULL);
-	iodb_free(json);
-	return v;
-}
-
 static uint64_t stat_u64(iodb *db, const char *section, const char *name)
 {
-	return (uint64_t)stat_num(db, section, name);
-}
-
-/* Run files in dir/shards (20 digits and ".run", as the manifest names them). */
-static uint32_t run_files(const char *dir)
-{
-	char *sd = tu_path(dir, "shards");
-	DIR *d = opendir(sd);
-	struct dirent *e;
-	uint32_t n = 0;
-
-	ck_assert_ptr_nonnull(d);
-	while ((e = readdir(d)) != NULL) {
-		size_t l = strlen(e->d_name), i;
-
-		if (l != 24 || strcmp(e->d_name + 20, ".run") != 0)
-			continue;
-		for (i = 0; i < 20 && e->d_name[i] >= '0' && e->d_name[i] <= '9'; i++)
-			;
-		n += i == 20;
-	}
-	closedir(d);
-	free(sd);
-	return n;
+	return (uint64_t)tu_stat(db, section, name);
 }
 
 /* Every run file belongs to a run of the shard map (call with no snapshot or iterator open
  * and no compaction under way). */
 static void check_no_leaked_runs(iodb *db, const char *dir)
 {
-	uint32_t files = run_files(dir), runs = (uint32_t)stat_u64(db, "shards", "runs");
+	uint32_t files = (uint32_t)tu_run_files(dir), runs = (uint32_t)stat_u64(db, "shards", "runs");
 
 	ck_assert_msg(files == runs, "%u run files in %s/shards, the shard map has %u runs", files,
 		      dir, runs);
@@ -494,7 +443,7 @@ START_TEST(test_space)
 	printf("round 3: %llu live user bytes, run bytes / live = %.3f before compact, %.3f "
 	       "after; write amplification %.2f\n",
 	       (unsigned long long)live, ratio_before, ratio,
-	       stat_num(kv.db, NULL, "write_amplification"));
+	       tu_stat(kv.db, NULL, "write_amplification"));
 	ck_assert_msg(ratio_before > 3.0, "before compaction run bytes are only %.2f times the "
 		      "live data: the test no longer measures reclaiming", ratio_before);
 	ck_assert_msg(ratio < 1.5, "after compaction run bytes are %.2f times the live data",

@@ -52,36 +52,12 @@ struct ack {
 	uint32_t tasks, splits, merge_backs;
 };
 
-static uint64_t stat_after(const char *json, const char *from, const char *name)
+/* A number of the stats JSON, UINT64_MAX if absent (in a child: no test assertions). */
+static uint64_t json_u64(const char *json, const char *section, const char *name)
 {
-	const char *p = strstr(json, from);
+	double v;
 
-	if (!p || !(p = strstr(p, name)))
-		return UINT64_MAX;
-	return strtoull(p + strlen(name), NULL, 10);
-}
-
-/* Run files in dir/shards (as the manifest names them: 20 digits and ".run"). */
-static uint64_t run_files(const char *dir)
-{
-	char *sd = tu_path(dir, "shards");
-	DIR *d = opendir(sd);
-	struct dirent *e;
-	uint64_t n = 0;
-
-	ck_assert_ptr_nonnull(d);
-	while ((e = readdir(d)) != NULL) {
-		size_t i;
-
-		if (strlen(e->d_name) != 24 || strcmp(e->d_name + 20, ".run") != 0)
-			continue;
-		for (i = 0; i < 20 && e->d_name[i] >= '0' && e->d_name[i] <= '9'; i++)
-			;
-		n += i == 20;
-	}
-	closedir(d);
-	free(sd);
-	return n;
+	return tu_json_num(json, section, name, &v) ? UINT64_MAX : (uint64_t)v;
 }
 
 static void child(const char *dir, struct model *m, int start, int fd, int variant)
@@ -102,9 +78,9 @@ static void child(const char *dir, struct model *m, int start, int fd, int varia
 		if (!o.sync && iodb_flush(db) != 0)
 			_exit(6);
 		if (iodb_stats(db, &json) == 0) {
-			a.tasks = (uint32_t)stat_after(json, "\"compaction\"", "\"tasks\": ");
-			a.splits = (uint32_t)stat_after(json, "\"compaction\"", "\"splits\": ");
-			a.merge_backs = (uint32_t)stat_after(json, "\"compaction\"", "\"merge_backs\": ");
+			a.tasks = (uint32_t)json_u64(json, "compaction", "tasks");
+			a.splits = (uint32_t)json_u64(json, "compaction", "splits");
+			a.merge_backs = (uint32_t)json_u64(json, "compaction", "merge_backs");
 			iodb_free(json);
 		}
 		if (write(fd, &a, sizeof(a)) != sizeof(a))
@@ -171,10 +147,10 @@ START_TEST(test_kill9)
 		ck_ok(iodb_open(dir, &o, &db));
 		if (_i > 0) {
 			char *json;
-			uint64_t runs, files = run_files(dir);
+			uint64_t runs, files = tu_run_files(dir);
 
 			ck_ok(iodb_stats(db, &json));
-			runs = stat_after(json, "\"shards\"", "\"runs\": ");
+			runs = json_u64(json, "shards", "runs");
 			iodb_free(json);
 			ck_assert_msg(files == runs,
 				      "round %d: %llu run files after the open, the shard map has "

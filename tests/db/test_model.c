@@ -65,12 +65,13 @@ struct counters {
 	uint64_t freezes, merges, splits, merge_backs;
 };
 
-static uint64_t stat_after(const char *json, const char *from, const char *name)
+static uint64_t json_u64(const char *json, const char *section, const char *name)
 {
-	const char *p = strstr(json, from);
+	double v = 0;
 
-	ck_assert_msg(p && (p = strstr(p, name)) != NULL, "stats have no %s: %s", name, json);
-	return strtoull(p + strlen(name), NULL, 10);
+	ck_assert_msg(tu_json_num(json, section, name, &v) == 0, "stats have no %s.%s: %s",
+		      section, name, json);
+	return (uint64_t)v;
 }
 
 static void add_counters(iodb *db, struct counters *c)
@@ -78,10 +79,10 @@ static void add_counters(iodb *db, struct counters *c)
 	char *json;
 
 	ck_ok(iodb_stats(db, &json));
-	c->freezes += stat_after(json, "\"distribute\"", "\"freezes\": ");
-	c->merges += stat_after(json, "\"compaction\"", "\"merges\": ");
-	c->splits += stat_after(json, "\"compaction\"", "\"splits\": ");
-	c->merge_backs += stat_after(json, "\"compaction\"", "\"merge_backs\": ");
+	c->freezes += json_u64(json, "distribute", "freezes");
+	c->merges += json_u64(json, "compaction", "merges");
+	c->splits += json_u64(json, "compaction", "splits");
+	c->merge_backs += json_u64(json, "compaction", "merge_backs");
 	iodb_free(json);
 }
 
@@ -91,7 +92,7 @@ static uint64_t shard_count(iodb *db)
 	uint64_t n;
 
 	ck_ok(iodb_stats(db, &json));
-	n = stat_after(json, "\"shards\"", "\"count\": ");
+	n = json_u64(json, "shards", "count");
 	iodb_free(json);
 	return n;
 }

@@ -76,18 +76,6 @@ static void check_key(iodb *db, iodb_snapshot *s, uint32_t i, uint32_t g)
 	iodb_free(val);
 }
 
-static uint64_t stat_u64(iodb *db, const char *name)
-{
-	char *json, *p;
-	uint64_t v = 0;
-
-	ck_ok(iodb_stats(db, &json));
-	if ((p = strstr(json, name)) != NULL)
-		v = strtoull(p + strlen(name) + 1, NULL, 10); /* "name": value */
-	iodb_free(json);
-	return v;
-}
-
 static long long dir_bytes(const char *dir, int *files)
 {
 	DIR *d = opendir(dir);
@@ -205,8 +193,8 @@ START_TEST(test_release_and_merkle_holder)
 	ck_ok(iodb_open(dir, &o, &db));
 	load(db, 0, 20000, 1, 500, &vno);
 	ck_ok(iodb_flush(db));
-	ck_assert_uint_gt(stat_u64(db, "\"runs\""), 1);
-	ck_assert_uint_gt(stat_u64(db, "\"segments\""), 10); /* held for the Merkle layer */
+	ck_assert_uint_gt((uint64_t)tu_stat(db, NULL, "runs"), 1);
+	ck_assert_uint_gt((uint64_t)tu_stat(db, NULL, "segments"), 10); /* held for the Merkle layer */
 	ck_ok(iodb_close(db));
 	ck_ok(iodb_open(dir, &o, &db)); /* trees rebuilt from the whole journal */
 	check_key(db, NULL, 777, 1);
@@ -216,7 +204,7 @@ START_TEST(test_release_and_merkle_holder)
 	ck_ok(iodb_open(dir, &o, &db));
 	load(db, 0, 20000, 2, 500, &vno);
 	ck_ok(iodb_flush(db));
-	ck_assert_uint_le(stat_u64(db, "\"segments\""), 2);
+	ck_assert_uint_le((uint64_t)tu_stat(db, NULL, "segments"), 2);
 	ck_ok(iodb_close(db));
 	o.merkle = 1;
 	ck_rc(iodb_open(dir, &o, &db), IODB_EINVAL);
@@ -249,8 +237,8 @@ START_TEST(test_memory_bound)
 	ck_ok(iodb_flush(db));
 	for (uint32_t i = 0; i < n; i += 97)
 		check_key(db, NULL, i, 1);
-	arena = stat_u64(db, "\"arena_bytes\"");
-	ck_assert_uint_ge(stat_u64(db, "\"freezes\""), 20);
+	arena = (uint64_t)tu_stat(db, NULL, "arena_bytes");
+	ck_assert_uint_ge((uint64_t)tu_stat(db, NULL, "freezes"), 20);
 	if (!SANITIZED && arena) /* sanitizer builds use libc malloc: no arena figure */
 		ck_assert_msg(arena < 4 * budget + cache + (2 << 20),
 			      "engine memory %llu bytes with a %llu-byte memtable budget",
