@@ -117,7 +117,7 @@ int compact_merge(struct env *env, struct manifest *man, struct run *const *in, 
 		return 0;
 	for (k = 0; k < nin; k++)
 		out->bytes_in += run_meta(in[k])->size;
-	RET(runs_iter_new(in, nin, &it));
+	RET(runs_iter_new(in, nin, 1, &it));
 
 	for (it->ops->first(it); it->ops->valid(it); it->ops->next(it)) {
 		const struct entry *e = it->ops->entry(it);

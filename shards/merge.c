@@ -223,7 +223,7 @@ int merge_iter_new(struct iiter **children, size_t n, struct iiter **out)
 }
 
 
-int runs_iter_new(struct run *const *runs, uint32_t n, struct iiter **it)
+int runs_iter_new(struct run *const *runs, uint32_t n, int scan, struct iiter **it)
 {
 	struct iiter **c;
 	uint32_t k;
@@ -232,7 +232,7 @@ int runs_iter_new(struct run *const *runs, uint32_t n, struct iiter **it)
 	if (!(c = mem_alloc((n ? n : 1) * sizeof(*c))))
 		return err_set(IODB_ENOMEM, "out of memory opening an iterator");
 	for (k = 0; k < n; k++)
-		if ((rc = run_iter_new(runs[k], &c[k])) != 0) {
+		if ((rc = (scan ? run_scan_new : run_iter_new)(runs[k], &c[k])) != 0) {
 			while (k--)
 				c[k]->ops->close(c[k]);
 			mem_free(c);

@@ -1080,8 +1080,9 @@ err:
 	return rc;
 }
 
-/* Block i, held: from the cache, or read, checked and decoded (and offered to the cache). */
-static int run_block(struct run *r, uint32_t i, struct block **out)
+/* Block i, held: from the cache, or read, checked and decoded (and offered to the cache
+ * unless `scan`: a block read once by a compaction would only push out what readers use). */
+static int run_block_get(struct run *r, uint32_t i, int scan, struct block **out)
 {
 	struct block *b;
 	int rc;
@@ -1097,11 +1098,16 @@ static int run_block(struct run *r, uint32_t i, struct block **out)
 	b->off = r->idx[i].off;
 	ERR(block_read(r, i, b));
 	ERR(block_decode(r, i, b));
-	*out = r->bc ? bcache_insert(r->bc, b) : b;
+	*out = r->bc && !scan ? bcache_insert(r->bc, b) : b;
 	return 0;
 err:
 	block_free(b);
 	return rc;
+}
+
+static int run_block(struct run *r, uint32_t i, struct block **out)
+{
+	return run_block_get(r, i, 0, out);
 }
 
 /* ---- Reader: search ------------------------------------------------------------------- */
@@ -1196,6 +1202,7 @@ struct run_iter {
 	struct block *b;
 	uint32_t bi, pos;
 	int status;
+	int scan; /* blocks not offered to the cache */
 };
 
 static void ri_invalidate(struct run_iter *it)
@@ -1208,7 +1215,7 @@ static void ri_invalidate(struct run_iter *it)
 static int ri_load(struct run_iter *it, uint32_t bi)
 {
 	ri_invalidate(it);
-	if ((it->status = run_block(it->r, bi, &it->b)) != 0)
+	if ((it->status = run_block_get(it->r, bi, it->scan, &it->b)) != 0)
 		return -1;
 	it->bi = bi;
 	return 0;
@@ -1310,7 +1317,7 @@ static const struct iiter_ops run_iter_ops = {
 	ri_seek, ri_first, ri_last, ri_next, ri_prev, ri_valid, ri_entry, ri_status, ri_close,
 };
 
-int run_iter_new(struct run *r, struct iiter **out)
+static int iter_new(struct run *r, int scan, struct iiter **out)
 {
 	struct run_iter *it;
 
@@ -1319,7 +1326,18 @@ int run_iter_new(struct run *r, struct iiter **out)
 		return err_set(IODB_ENOMEM, "out of memory opening an iterator on %s", r->path);
 	it->base.ops = &run_iter_ops;
 	it->r = r;
+	it->scan = scan;
 	run_ref(r);
 	*out = &it->base;
 	return 0;
+}
+
+int run_iter_new(struct run *r, struct iiter **out)
+{
+	return iter_new(r, 0, out);
+}
+
+int run_scan_new(struct run *r, struct iiter **out)
+{
+	return iter_new(r, 1, out);
 }

@@ -295,7 +295,7 @@ static int si_open(struct smap_iter *s, uint32_t i)
 	s->i = i;
 	if (sh->nruns == 0)
 		return 0;
-	return s->rc = runs_iter_new(sh->runs, sh->nruns, &s->child);
+	return s->rc = runs_iter_new(sh->runs, sh->nruns, 0, &s->child);
 }
 
 static int si_child_valid(const struct smap_iter *s)

@@ -164,8 +164,11 @@ int run_get(struct run *r, uint32_t store, const uint8_t *key, uint32_t klen,
 	    const roaring_bitmap_t *anc, struct entry *e, struct block **hold);
 /* An iterator over every entry of the run, in internal order (the run stays referenced). */
 int run_iter_new(struct run *r, struct iiter **it);
-/* The merge of runs[0..n)'s iterators (shards/merge.c). */
-int runs_iter_new(struct run *const *runs, uint32_t n, struct iiter **it);
+/* The same for one pass over the whole run (compaction): blocks found in the cache are
+ * used, blocks read are not put in it. */
+int run_scan_new(struct run *r, struct iiter **it);
+/* The merge of runs[0..n)'s iterators (shards/merge.c); scan: run_scan_new's. */
+int runs_iter_new(struct run *const *runs, uint32_t n, int scan, struct iiter **it);
 
 /* ---- Shard map (shards/shardmap.c) ---------------------------------------------------- */
 

@@ -285,7 +285,7 @@ static int recut(iodb *db, const struct shard_map *map, struct run **in, uint32_
 	struct iiter *src = NULL;
 	int rc;
 
-	RET(runs_iter_new(in, n, &src));
+	RET(runs_iter_new(in, n, 1, &src));
 	rc = distribute_write(db->env, db->man, map, src, NULL, &wo, db->bc, out, ids, nout);
 	src->ops->close(src);
 	return rc;

@@ -1290,6 +1290,58 @@ START_TEST(test_cache_hits_and_zero)
 }
 END_TEST
 
+/* A compaction's pass (run_scan_new) reads every entry in order, uses blocks the cache has,
+ * and leaves the cache as it found it; a reader's iterator fills it. */
+START_TEST(test_scan_bypasses_cache)
+{
+	uint64_t s = tu_seed(0x5eed0008);
+	struct model m = {0};
+	struct rt t;
+	struct run_meta meta;
+	struct run *r;
+	struct iiter *it;
+	struct entry e;
+	struct block *hold;
+	uint64_t n = 0, hits;
+	char *path;
+	const struct entry *x;
+
+	rt_init(&t, 8u << 20);
+	model_random(&m, &s, 800, 0);
+	path = run_file(&t, 16);
+	write_model(t.env, path, 16, &m, 1024, &meta);
+	ck_ok(run_open(t.env, path, 16, t.bc, &r));
+	x = &m.v[m.n / 2];
+	ck_assert_int_eq(run_get(r, x->store, x->key, x->klen, NULL, &e, &hold), 1);
+	block_unref(hold);
+	ck_assert_uint_gt(bcache_bytes(t.bc), 0);
+	{
+		uint64_t before = bcache_bytes(t.bc);
+
+		ck_ok(run_scan_new(r, &it));
+		for (it->ops->first(it); it->ops->valid(it); it->ops->next(it)) {
+			const struct entry *y = it->ops->entry(it);
+
+			ck_assert_int_eq(entry_cmp(y->store, y->key, y->klen, y->n, m.v[n].store,
+						   m.v[n].key, m.v[n].klen, m.v[n].n), 0);
+			n++;
+		}
+		ck_ok(it->ops->status(it));
+		it->ops->close(it);
+		ck_assert_uint_eq(n, m.n);
+		ck_assert_uint_eq(bcache_bytes(t.bc), before); /* nothing added */
+	}
+	hits = bcache_hits(t.bc);
+	ck_assert_uint_ge(hits, 1); /* the block run_get loaded was used */
+	check_iteration(r, &m); /* a reader's iterator fills the cache */
+	ck_assert_uint_gt(bcache_bytes(t.bc), meta.size / 2);
+	run_unref(r);
+	free(path);
+	model_free(&m);
+	rt_done(&t);
+}
+END_TEST
+
 static Suite *shards_suite(void)
 {
 	Suite *s = suite_create("shards");
@@ -1319,6 +1371,7 @@ static Suite *shards_suite(void)
 	tc = tcase_create("bcache");
 	tcase_add_test(tc, test_cache_budget);
 	tcase_add_test(tc, test_cache_hits_and_zero);
+	tcase_add_test(tc, test_scan_bypasses_cache);
 	suite_add_tcase(s, tc);
 	return s;
 }
