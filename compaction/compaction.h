@@ -40,12 +40,12 @@ struct compact_out {
 /*
  * Merge the runs in[0..nin) into new runs in man's run directory, dropping what the rules
  * allow, cutting to a new piece at a key boundary once a piece reaches piece_bytes (0: never
- * cut). Every piece is finished (fdatasynced) and the directory fsynced before this returns 0;
+ * cut), into max_pieces pieces at most (the last takes the rest). Every piece is finished (fdatasynced) and the directory fsynced before this returns 0;
  * on failure every file written is removed. The pieces' gc fields are set from the rules.
  * *stop (if given) is polled: non-zero makes the merge give up with IODB_EBUSY.
  */
 int compact_merge(struct env *env, struct manifest *man, struct run *const *in, uint32_t nin,
-		  const struct compact_rules *rules, uint64_t piece_bytes,
+		  const struct compact_rules *rules, uint64_t piece_bytes, uint32_t max_pieces,
 		  const struct run_wopts *wo, struct block_cache *bc, const atomic_int *stop,
 		  struct compact_out *out);
 void compact_out_free(struct compact_out *out, int remove_files);

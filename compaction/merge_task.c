@@ -99,7 +99,7 @@ static int piece_open(struct env *env, struct manifest *man, const struct run_wo
 }
 
 int compact_merge(struct env *env, struct manifest *man, struct run *const *in, uint32_t nin,
-		  const struct compact_rules *rules, uint64_t piece_bytes,
+		  const struct compact_rules *rules, uint64_t piece_bytes, uint32_t max_pieces,
 		  const struct run_wopts *wo, struct block_cache *bc, const atomic_int *stop,
 		  struct compact_out *out)
 {
@@ -151,7 +151,8 @@ int compact_merge(struct env *env, struct manifest *man, struct run *const *in, 
 		} else if (e->n < rules->base) {
 			continue; /* below the base, off its ancestry: no retained view sees it */
 		}
-		if (w && !emitted && piece_bytes && run_writer_bytes(w) >= piece_bytes) {
+		if (w && !emitted && piece_bytes && out->n + 1 < max_pieces &&
+		    run_writer_bytes(w) >= piece_bytes) {
 			struct run_writer *x = w;
 
 			w = NULL;

@@ -124,10 +124,11 @@ IODB_API int iodb_open(const char *dir, const iodb_options *o, iodb **db);
 /* Distribute everything the journal holds to the shards now; returns once it is durable in
  * run files and the manifest (the journal segments it covered may then be released). */
 IODB_API int iodb_flush(iodb *db);
-/* Run compaction in the calling thread (beside the background threads) until no shard is
- * due: no shard with more than one run, none past shard_max_bytes or (with others) below
- * shard_min_bytes, none holding entries of versions discarded or folded since it was last
- * merged. Data not yet distributed is not touched: call iodb_flush first for everything. */
+/* iodb_flush, then run compaction in the calling thread (beside the background threads)
+ * until no shard is due: no shard with more than one run, none past shard_max_bytes or
+ * (with others) below shard_min_bytes, none holding entries of versions discarded or folded
+ * since it was last merged. Returns the first error of any compaction task (after which
+ * compaction stops and writes fail with IODB_EIO until the store is reopened). */
 IODB_API int iodb_compact(iodb *db);
 /* Close the handle. Open snapshots and iterators must be closed first. NULL ok. */
 IODB_API int iodb_close(iodb *db);

@@ -659,6 +659,16 @@ int journal_flush(struct journal *j)
 	return 0;
 }
 
+int journal_sync_now(struct journal *j)
+{
+	if (!j->unsynced && j->cur) {
+		/* Nothing this handle wrote is pending: a failure takes nothing back. */
+		j->synced_size = env_file_size(j->cur);
+		j->unsynced = 1;
+	}
+	return journal_flush(j);
+}
+
 void journal_tell(struct journal *j, struct jpos *end)
 {
 	end->seg = j->cur_seg;

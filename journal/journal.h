@@ -85,6 +85,9 @@ int journal_read(struct journal *j, const struct jpos *pos, uint8_t *type, struc
 /* fdatasync what was appended, whatever o.sync says (before the memtable holding it is
  * distributed: the manifest must never point past the journal's durable end). */
 int journal_flush(struct journal *j);
+/* fdatasync the current segment even if this handle wrote nothing (records replayed at open
+ * may be in the page cache only). */
+int journal_sync_now(struct journal *j);
 /* Where the next record will go (the end of the last one appended). Not thread-safe against
  * appends: the appending thread calls it. */
 void journal_tell(struct journal *j, struct jpos *end);

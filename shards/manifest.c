@@ -53,7 +53,8 @@ struct manifest {
 	uint64_t size_at_rewrite;
 	_Atomic uint64_t size;	  /* bytes in the file (read by stats from any thread) */
 	struct manifest_state st; /* as the file says now */
-	int failed;		  /* an append or fsync failed: no more edits (IODB_EIO) */
+	int failed; /* an append, fsync or rewrite failed (or the layer above lost track of
+		     * an edit): no more edits (IODB_EIO); under the caller's edit lock */
 };
 
 /* ---- Parsed state --------------------------------------------------------------------- */
@@ -631,6 +632,16 @@ const char *manifest_run_dir(const struct manifest *m)
 	return m->run_dir;
 }
 
+void manifest_set_failed(struct manifest *m)
+{
+	m->failed = 1;
+}
+
+int manifest_failed(const struct manifest *m)
+{
+	return m->failed;
+}
+
 uint64_t manifest_size(const struct manifest *m)
 {
 	return m->size;
@@ -706,7 +717,12 @@ int manifest_apply(struct manifest *m, const struct shard_map *after,
 	}
 	frame_seal(&b);
 	if (e->rewrite) {
-		ERR(manifest_install(m, &b));
+		/* Any failure here, even after the rename, leaves the append handle unusable
+		 * (closed, or on the replaced file): no more edits. */
+		if ((rc = manifest_install(m, &b)) != 0) {
+			m->failed = 1;
+			goto err;
+		}
 	} else {
 		uint64_t before = env_file_size(m->f);
 

@@ -289,6 +289,9 @@ struct manifest_edit {
 int manifest_apply(struct manifest *m, const struct shard_map *after,
 		   const struct manifest_edit *e);
 const char *manifest_run_dir(const struct manifest *m);
+/* Refuse every later edit (the layer above could not follow one that is durable). */
+void manifest_set_failed(struct manifest *m);
+int manifest_failed(const struct manifest *m);
 uint64_t manifest_size(const struct manifest *m);	   /* bytes in the file now */
 uint64_t manifest_size_at_rewrite(const struct manifest *m); /* bytes right after the last */
 

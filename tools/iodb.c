@@ -834,8 +834,6 @@ static int cmd_compact(struct cli *c)
 
 	if ((st = open_no_args(c)) != EXIT_OK)
 		return st;
-	if ((rc = iodb_flush(c->db)) != IODB_OK)
-		return store_error(rc, "compact: flush");
 	if ((rc = iodb_compact(c->db)) != IODB_OK)
 		return store_error(rc, "compact");
 	return EXIT_OK;

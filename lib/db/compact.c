@@ -10,11 +10,16 @@
  * shard_min_bytes is merged with its smaller neighbour (a merge-back). One task per shard at
  * a time (the busy set); tasks on different shards run side by side.
  *
+ * The rules come from the graph as of the last point the journal was durable (the leader
+ * hands them over at each freeze and flush): with sync off, a rollback or clean only in
+ * the page cache could be undone by a power cut, and the entries it discarded are needed
+ * again then.
+ *
  * Install, under man_mu (and struct_mu when the shard boundaries change; distribute holds
  * struct_mu from the map it splits its memtable by until its own install, so it never writes
  * a run for a shard that is gone): the map as it is now, the task's shards replaced by the
- * result; runs distribute added to them meanwhile are kept (a split then waits: the pieces
- * stay in the one shard, and the next task splits it); one manifest edit; the head view
+ * result; runs distribute added to them meanwhile are kept (cut again by the new boundaries
+ * on a split); one manifest edit; the head view
  * republished (under the graph lock, so it never pairs a graph change not yet published
  * with the new runs); the inputs marked obsolete — their files go when the last map holding
  * them (a snapshot's, an iterator's) is freed.
@@ -62,6 +67,10 @@ struct compactor {
 	atomic_int stop;
 	int err;
 	char msg[512];
+	/* The rules tasks use: the graph as of the last point the journal was durable (a
+	 * freeze or a flush), under mu. Empty at open: nothing is dropped until then. */
+	roaring_bitmap_t *dead, *base_anc;
+	uint32_t base;
 };
 
 static uint64_t now_usec(void)
@@ -94,17 +103,17 @@ static void task_free(struct ctask *t)
 
 /* ---- Choosing ------------------------------------------------------------------------- */
 
-/* Does run r hold entries the graph has since made garbage? Manual: any; background: when
- * a tenth of its numbers were discarded since it was written. vg_lock held. */
-static int run_gc_due(const struct vgraph *g, const struct run_meta *m, int manual)
+/* Does run r hold entries the rules have since made garbage? Manual: any; background: when
+ * a tenth of its numbers were discarded since it was written. compactor.mu held. */
+static int run_gc_due(const struct compactor *c, const struct run_meta *m, int manual)
 {
-	uint64_t d = roaring_bitmap_range_cardinality(g->dead, m->min_n, (uint64_t)m->max_n + 1);
+	uint64_t d = roaring_bitmap_range_cardinality(c->dead, m->min_n, (uint64_t)m->max_n + 1);
 
 	if (manual) {
 		if (d > m->gc_dead)
 			return 1;
 		/* The base moved past numbers the run holds that were above its old base. */
-		return g->base > m->gc_base && m->max_n > m->gc_base && m->min_n < g->base;
+		return c->base > m->gc_base && m->max_n > m->gc_base && m->min_n < c->base;
 	}
 	return d > m->gc_dead &&
 	       (d - m->gc_dead) * 100 >= ((uint64_t)m->max_n - m->min_n + 1) * GARBAGE_PERCENT;
@@ -117,12 +126,16 @@ static uint64_t shard_score(iodb *db, const struct shard_map *map, uint32_t i, i
 	const struct compactor *c = db->cmp;
 	const struct shard *s = &map->v[i];
 	uint64_t score = 0;
+	int stuck = 0;
 
 	*back = 0;
 	if (is_busy(c, s->id))
 		return 0;
-	if (s->bytes > db->o.shard_max_bytes &&
-	    !(s->nruns == 1 && run_meta(s->runs[0])->unsplittable))
+	/* Past the maximum: split, unless a merge found nothing to cut (one key's history) and
+	 * no more runs than usual came since. */
+	for (uint32_t r = 0; r < s->nruns; r++)
+		stuck |= run_meta(s->runs[r])->unsplittable;
+	if (s->bytes > db->o.shard_max_bytes && (!stuck || s->nruns >= TRIGGER_RUNS))
 		score = 1000000 + s->bytes / 4096;
 	if (s->nruns >= (manual ? 2u : TRIGGER_RUNS))
 		score += 1000 * s->nruns;
@@ -149,7 +162,7 @@ static uint64_t shard_score(iodb *db, const struct shard_map *map, uint32_t i, i
 	}
 	if (!score)
 		for (uint32_t r = 0; r < s->nruns; r++)
-			if (run_gc_due(&db->vg, run_meta(s->runs[r]), manual)) {
+			if (run_gc_due(c, run_meta(s->runs[r]), manual)) {
 				score = 100;
 				break;
 			}
@@ -185,13 +198,17 @@ static int pick(iodb *db, int manual, struct ctask *t)
 
 	memset(t, 0, sizeof(*t));
 	pthread_mutex_lock(&c->mu);
+	if (!c->err && db_dist_failed(db)) {
+		/* A failed distribute may have left the manifest unusable: stop too. */
+		c->err = IODB_EIO;
+		snprintf(c->msg, sizeof(c->msg), "compaction stopped: distribute failed");
+	}
 	if (c->err || atomic_load(&c->stop)) {
 		pthread_mutex_unlock(&c->mu);
 		return 0;
 	}
 	tab = db_tables_acquire(db);
 	map = tab->map;
-	pthread_rwlock_rdlock(&db->vg_lock);
 	for (uint32_t i = 0; i < map->n; i++) {
 		int back = 0;
 		uint32_t with = 0;
@@ -208,9 +225,9 @@ static int pick(iodb *db, int manual, struct ctask *t)
 		uint32_t lo = bback && bwith < bi ? bwith : bi, n = bback ? 2 : 1;
 
 		t->kind = bback ? T_MERGE_BACK : T_MERGE;
-		t->base = db->vg.base;
-		if (!(t->dead = roaring_bitmap_copy(db->vg.dead)) ||
-		    !(t->base_anc = roaring_bitmap_copy(db->vg.base_anc)))
+		t->base = c->base;
+		if (!(t->dead = roaring_bitmap_copy(c->dead)) ||
+		    !(t->base_anc = roaring_bitmap_copy(c->base_anc)))
 			rc = err_set(IODB_ENOMEM, "out of memory in compaction");
 		for (uint32_t k = 0; k < n && rc == 0; k++) {
 			t->ids[t->nids++] = map->v[lo + k].id;
@@ -231,7 +248,6 @@ static int pick(iodb *db, int manual, struct ctask *t)
 			for (uint32_t k = 0; k < t->nids; k++)
 				c->busy[c->nbusy++] = t->ids[k];
 	}
-	pthread_rwlock_unlock(&db->vg_lock);
 	tables_unref(tab);
 	pthread_mutex_unlock(&c->mu);
 	if (rc) {
@@ -291,7 +307,7 @@ static int recut(iodb *db, const struct shard_map *map, struct run **in, uint32_
 	return rc;
 }
 
-static int install(iodb *db, struct ctask *t, struct compact_out *out, int *split)
+static int install(iodb *db, struct ctask *t, struct compact_out *out, int *split, int *tried)
 {
 	struct tables *tab = NULL, *nt = NULL;
 	struct shard_map *map, *nm = NULL;
@@ -305,7 +321,7 @@ static int install(iodb *db, struct ctask *t, struct compact_out *out, int *spli
 	struct run **recut_runs = NULL;
 	uint32_t *recut_ids = NULL, nrecut = 0;
 
-	*split = 0;
+	*split = *tried = 0;
 	if (structural)
 		pthread_mutex_lock(&db->struct_mu);
 	pthread_mutex_lock(&db->man_mu);
@@ -339,8 +355,8 @@ static int install(iodb *db, struct ctask *t, struct compact_out *out, int *spli
 				extra[nextra++] = s->runs[r];
 		}
 	}
-	if (out->n <= 1 || out->n > MAX_PIECES || (nextra && !structural)) {
-		/* One shard: the pieces (disjoint key ranges, same numbers) and the extra runs. */
+	if (out->n <= 1) {
+		/* One shard: its output and the extra runs. */
 		uint32_t n = 0;
 
 		for (uint32_t i = 0; i < nextra; i++)
@@ -384,7 +400,7 @@ static int install(iodb *db, struct ctask *t, struct compact_out *out, int *spli
 	e.ndel_shards = ndel_ids;
 	e.new_shards = new_ids;
 	e.nnew_shards = nspec;
-	manifest_tried = 1;
+	manifest_tried = *tried = 1;
 	ERR(manifest_apply(db->man, nm, &e));
 	/* Durable: publish, under the graph lock (see the top of the file). */
 	pthread_rwlock_rdlock(&db->vg_lock);
@@ -394,8 +410,12 @@ static int install(iodb *db, struct ctask *t, struct compact_out *out, int *spli
 		tables_unref(nt);
 	pthread_mutex_unlock(&db->view_mu);
 	pthread_rwlock_unlock(&db->vg_lock);
-	if (rc)
+	if (rc) {
+		/* The edit is durable but the map in memory is the old one: an edit made
+		 * from it would contradict the manifest. No more edits until reopen. */
+		manifest_set_failed(db->man);
 		goto err;
+	}
 	note_map(db, nm);
 	for (uint32_t i = 0; i < t->nin; i++)
 		run_set_obsolete(t->in[i]);
@@ -432,28 +452,29 @@ static int run_task(iodb *db, struct ctask *t)
 	struct run_wopts wo = {db->o.block_bytes, 10};
 	struct compact_out out;
 	uint64_t t0 = now_usec(), piece, bytes_in = 0, bytes_out = 0;
-	int rc, split = 0;
+	int rc, split = 0, tried = 0;
 
 	atomic_fetch_add(&db->cmp_running, 1);
-	/* Past the maximum: pieces of half of it, but never more than MAX_PIECES of them (a
-	 * shard far past the maximum is split in fewer, larger pieces; they split again). */
+	/* Past the maximum: pieces of half of it (two blocks at least), and never more than
+	 * MAX_PIECES of them (the last takes the rest; a shard far past the maximum is split
+	 * in fewer, larger pieces, which split again). */
 	piece = 0;
 	if (t->bytes > db->o.shard_max_bytes) {
 		piece = db->o.shard_max_bytes / 2;
-		if (piece < t->bytes / (MAX_PIECES - 16))
-			piece = t->bytes / (MAX_PIECES - 16);
+		if (piece < 2ull * db->o.block_bytes)
+			piece = 2ull * db->o.block_bytes;
 	}
-	rc = compact_merge(db->env, db->man, t->in, t->nin, &rules, piece, &wo, db->bc,
-			   &db->cmp->stop, &out);
+	rc = compact_merge(db->env, db->man, t->in, t->nin, &rules, piece, MAX_PIECES, &wo,
+			   db->bc, &db->cmp->stop, &out);
 	if (rc == 0 && piece && out.n == 1 && out.bytes_out > db->o.shard_max_bytes)
 		run_set_unsplittable(out.v[0].run); /* before it is published */
 	if (rc == 0) {
-		/* Files stay on failure: whether the edit reached the disk is unknown, and the
-		 * next open removes them if it did not. */
-		rc = install(db, t, &out, &split);
+		rc = install(db, t, &out, &split, &tried);
 		bytes_in = out.bytes_in;
 		bytes_out = out.bytes_out;
-		compact_out_free(&out, 0);
+		/* Failed before its edit: the files go. After (or during) it, whether the edit
+		 * reached the disk is unknown; the next open removes them if it did not. */
+		compact_out_free(&out, rc && !tried);
 	}
 	if (rc == 0) {
 		db->st_cmp_tasks++;
@@ -512,6 +533,8 @@ int db_compact_start(iodb *db)
 	pthread_cond_init(&c->done_cv, NULL);
 	atomic_init(&c->stop, 0);
 	db->cmp = c;
+	if (!(c->dead = roaring_bitmap_create()) || !(c->base_anc = roaring_bitmap_create()))
+		return err_set(IODB_ENOMEM, "out of memory");
 	for (uint32_t i = 0; i < m->n; i++)
 		if (m->v[i].id >= db->next_shard_id)
 			db->next_shard_id = m->v[i].id + 1;
@@ -531,9 +554,39 @@ void db_compact_stop(iodb *db)
 	cpool_stop(c->pool);
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->done_cv);
+	if (c->dead)
+		roaring_bitmap_free(c->dead);
+	if (c->base_anc)
+		roaring_bitmap_free(c->base_anc);
 	mem_free(c->busy);
 	mem_free(c);
 	db->cmp = NULL;
+}
+
+void db_compact_rules(iodb *db)
+{
+	struct compactor *c = db->cmp;
+	roaring_bitmap_t *dead, *anc;
+
+	if (!c)
+		return;
+	/* The leader's graph: it alone changes it, so no lock to read it. */
+	dead = roaring_bitmap_copy(db->vg.dead);
+	anc = roaring_bitmap_copy(db->vg.base_anc);
+	if (!dead || !anc) { /* keep the older rules: they are only more cautious */
+		if (dead)
+			roaring_bitmap_free(dead);
+		if (anc)
+			roaring_bitmap_free(anc);
+		return;
+	}
+	pthread_mutex_lock(&c->mu);
+	roaring_bitmap_free(c->dead);
+	roaring_bitmap_free(c->base_anc);
+	c->dead = dead;
+	c->base_anc = anc;
+	c->base = db->vg.base;
+	pthread_mutex_unlock(&c->mu);
 }
 
 void db_compact_poke(iodb *db)
@@ -586,12 +639,10 @@ int iodb_compact(iodb *db)
 	if (!db)
 		return err_set(IODB_EINVAL, "iodb_compact: db must not be NULL");
 	c = db->cmp;
+	/* Everything in the runs, and the graph durable: the rules it leaves are the ones
+	 * the tasks below use. */
+	RET(iodb_flush(db));
 	for (;;) {
-		pthread_mutex_lock(&c->mu);
-		rc = c->err;
-		pthread_mutex_unlock(&c->mu);
-		if (rc)
-			return err_set(rc, "%s", c->msg);
 		if ((rc = step(db, 1)) < 0)
 			return rc;
 		if (rc > 0)
@@ -599,9 +650,10 @@ int iodb_compact(iodb *db)
 		/* Nothing due that is free: done once no task is under way either (a busy
 		 * shard may be due again when its task ends). */
 		pthread_mutex_lock(&c->mu);
-		if (c->nbusy == 0) {
+		if (c->nbusy == 0 || c->err) {
+			rc = c->err;
 			pthread_mutex_unlock(&c->mu);
-			return 0;
+			return rc ? err_set(rc, "%s", c->msg) : 0;
 		}
 		pthread_cond_wait(&c->done_cv, &c->mu);
 		pthread_mutex_unlock(&c->mu);

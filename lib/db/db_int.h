@@ -265,6 +265,9 @@ void db_compact_poke(iodb *db); /* something may be due */
 void db_compact_throttle(iodb *db); /* the leader, before a group: the back-pressure rule */
 void db_compact_note_map(iodb *db, const struct shard_map *m); /* a map was installed */
 int db_compact_failed(iodb *db); /* a task failed: compaction stopped, writes refused */
+/* The leader, once the journal is durable up to now: the graph's discarded set and base
+ * become compaction's rules (never a graph a crash could take back). */
+void db_compact_rules(iodb *db);
 
 /* Merkle layer (lib/db/merkle.c). */
 /* Roots of a commit's version: parent's roots + the ops; hash 0: not hashed (replay), 1:

@@ -477,14 +477,17 @@ void db_shards_close(iodb *db)
 {
 	struct dist *d = db->dist;
 
+	if (d && d->up) {
+		pthread_mutex_lock(&d->mu);
+		d->stop = 1;
+		pthread_cond_broadcast(&d->cv);
+		pthread_mutex_unlock(&d->mu);
+		pthread_join(d->thread, NULL);
+	}
+	/* After the distribute thread (which pokes it), before its state goes (which compaction
+	 * reads: db_dist_failed) and before the map goes. */
+	db_compact_stop(db);
 	if (d) {
-		if (d->up) {
-			pthread_mutex_lock(&d->mu);
-			d->stop = 1;
-			pthread_cond_broadcast(&d->cv);
-			pthread_mutex_unlock(&d->mu);
-			pthread_join(d->thread, NULL);
-		}
 		while (d->head) {
 			struct djob *j = d->head;
 
@@ -497,7 +500,6 @@ void db_shards_close(iodb *db)
 		mem_free(d);
 		db->dist = NULL;
 	}
-	db_compact_stop(db); /* after distribute, which pokes it; before the map goes */
 	view_unref(db->cur);
 	db->cur = NULL;
 	tables_unref(db->tab);
@@ -711,6 +713,10 @@ int db_freeze(iodb *db, int force, uint64_t *gen)
 			*gen = d->gen_next - 1;
 			pthread_mutex_unlock(&d->mu);
 		}
+		if (force) { /* a flush: the graph as it stands is durable, compaction may use it */
+			RET(journal_sync_now(db->journal));
+			db_compact_rules(db);
+		}
 		return 0;
 	}
 	/* Back-pressure: a bounded number of frozen memtables. */
@@ -724,8 +730,10 @@ int db_freeze(iodb *db, int force, uint64_t *gen)
 	if (rc)
 		return rc;
 
-	/* The manifest will point at the journal's end: it must be durable there. */
+	/* The manifest will point at the journal's end: it must be durable there. And the
+	 * graph is durable as it stands: compaction may drop what it discards. */
 	RET(journal_flush(db->journal));
+	db_compact_rules(db);
 	if (!(job = mem_calloc(1, sizeof(*job))))
 		return err_set(IODB_ENOMEM, "out of memory freezing the memtable");
 	buf_init(&job->blob);

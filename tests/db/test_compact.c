@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/db/db.h"
 #include "testutil.h"
 
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
@@ -1288,6 +1289,182 @@ START_TEST(test_stress)
 }
 END_TEST
 
+/* ---- Review regressions ------------------------------------------------------------------ */
+
+static void put1(iodb *db, const char *vid, const char *k, const char *v)
+{
+	iodb_batch *b;
+
+	ck_ok(iodb_batch_new(&b));
+	if (v)
+		ck_ok(iodb_batch_put(b, NULL, k, strlen(k), v, strlen(v)));
+	else
+		ck_ok(iodb_batch_del(b, NULL, k, strlen(k)));
+	ck_ok(iodb_update(db, vid, strlen(vid), b));
+	iodb_batch_free(b);
+}
+
+/* k's value at vid ("" when absent), or NULL when vid is not retained. */
+static char *value_at(iodb *db, const char *vid)
+{
+	iodb_snapshot *s;
+	void *val;
+	size_t vl;
+	char *out;
+	int rc;
+
+	if ((rc = iodb_snapshot_open(db, vid, strlen(vid), &s)) == IODB_NOTFOUND)
+		return NULL;
+	ck_assert_int_eq(rc, 0);
+	rc = iodb_snapshot_get(s, NULL, "k", 1, &val, &vl);
+	ck_assert_msg(rc == 0 || rc == IODB_NOTFOUND, "get: %d %s", rc, iodb_errmsg());
+	out = calloc(1, rc ? 1 : vl + 1);
+	if (!rc) {
+		memcpy(out, val, vl);
+		iodb_free(val);
+	}
+	iodb_snapshot_close(s);
+	return out;
+}
+
+/*
+ * With sync off, a rollback or clean sits in the page cache until the next freeze or flush;
+ * background compaction must not make durable the drops it allows (a power cut would bring
+ * the discarded versions back without their entries). After the cut, every retained version
+ * reads what it committed.
+ */
+START_TEST(test_power_cut_unsynced_graph)
+{
+	for (int mode = 0; mode < 2; mode++) {
+		char *dir = tu_tmpdir("cmppc");
+		iodb_options o;
+		struct env *e;
+		iodb *db;
+		char *v;
+
+		iodb_options_init(&o);
+		o.sync = 0;
+		o.merkle = 0;
+		o.auto_compaction = 1;
+		o.shard_max_bytes = 4096;
+		o.shard_min_bytes = 1024;
+		ck_ok(env_new(&e));
+		ck_ok(db_open_env(dir, &o, e, &db));
+		put1(db, "v1", "k", "a");
+		ck_ok(iodb_flush(db));
+		put1(db, "v2", "k", mode ? NULL : "b");
+		ck_ok(iodb_flush(db));
+		put1(db, "v3", "x", "x");
+		ck_ok(iodb_flush(db));
+		if (mode == 0)
+			ck_ok(iodb_rollback(db, "v1", 2)); /* v2, v3 discarded, not durable */
+		else
+			ck_ok(iodb_clean(db, 1)); /* v1, v2 folded into v3, not durable */
+		/* Give the background threads time to act on it (they wake every 0.5 s). */
+		for (int i = 0; i < 12; i++)
+			usleep(100 * 1000);
+		env_crash(e, 0, 7);
+		ck_ok(iodb_close(db));
+		env_free(e);
+		ck_ok(iodb_open(dir, &o, &db));
+		if ((v = value_at(db, "v1")) != NULL)
+			ck_assert_str_eq(v, "a");
+		free(v);
+		if ((v = value_at(db, "v2")) != NULL)
+			ck_assert_str_eq(v, mode ? "" : "b");
+		free(v);
+		if ((v = value_at(db, "v3")) != NULL)
+			ck_assert_str_eq(v, mode ? "" : "b");
+		free(v);
+		ck_ok(iodb_close(db));
+		tu_rmrf(dir);
+		free(dir);
+	}
+}
+END_TEST
+
+/* Pieces are at least two blocks and at most 64: a shard size far below the block size
+ * must not split into hundreds of pieces kept in one shard and merged forever. */
+START_TEST(test_many_pieces)
+{
+	char *dir = tu_tmpdir("cmppcs"), k[32], val[128];
+	iodb_options o;
+	iodb_batch *b;
+	iodb *db;
+
+	iodb_options_init(&o);
+	o.sync = 0;
+	o.merkle = 0;
+	o.auto_compaction = 0;
+	o.shard_max_bytes = 4096; /* 16 KiB blocks */
+	ck_ok(iodb_open(dir, &o, &db));
+	memset(val, 'x', sizeof(val)); /* compresses well: many entries per written byte */
+	ck_ok(iodb_batch_new(&b));
+	for (int i = 0; i < 20000; i++) {
+		snprintf(k, sizeof(k), "key%08d", i);
+		ck_ok(iodb_batch_put(b, NULL, k, strlen(k), val, sizeof(val)));
+	}
+	ck_ok(iodb_update(db, "v1", 2, b));
+	iodb_batch_free(b);
+	compact(db); /* fails if it does not settle */
+	ck_assert_uint_le(stat_u64(db, "shards", "runs_per_shard_max"), 1);
+	ck_assert_uint_le(stat_u64(db, "shards", "count"), 64);
+	check_no_leaked_runs(db, dir);
+	ck_ok(iodb_close(db));
+	tu_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
+/* A failed flush (journal or manifest fsync, at any point) stops compaction too: nothing it
+ * does afterwards may remove a file the manifest still names. */
+START_TEST(test_fault_stops_compaction)
+{
+	for (uint64_t n = 1; n <= 12; n++) {
+		char *dir = tu_tmpdir("cmpflt");
+		const char *keys[] = {"a", "b"}; /* flushed before (c: sync off, maybe lost) */
+		iodb_options o;
+		struct env *e;
+		iodb *db;
+		int rc;
+
+		iodb_options_init(&o);
+		o.sync = 0;
+		o.merkle = 0;
+		o.auto_compaction = 0;
+		ck_ok(iodb_open(dir, &o, &db));
+		put1(db, "v1", "a", "1");
+		ck_ok(iodb_flush(db));
+		put1(db, "v2", "b", "2");
+		ck_ok(iodb_flush(db));
+		ck_ok(iodb_close(db));
+		ck_ok(env_new(&e));
+		ck_ok(db_open_env(dir, &o, e, &db));
+		env_fail_nth(e, ENV_OP_SYNC, n);
+		put1(db, "v3", "c", "3");
+		rc = iodb_flush(db);
+		ck_assert(rc == 0 || rc == IODB_EIO);
+		rc = iodb_compact(db);
+		ck_assert(rc == 0 || rc == IODB_EIO);
+		ck_ok(iodb_close(db));
+		env_free(e);
+		ck_ok(iodb_open(dir, &o, &db));
+		for (int i = 0; i < 2; i++) {
+			void *v;
+			size_t vl;
+
+			rc = iodb_get(db, NULL, keys[i], 1, &v, &vl);
+			ck_assert_msg(rc == 0, "fsync #%llu failing: get %s: %d %s",
+				      (unsigned long long)n, keys[i], rc, iodb_errmsg());
+			iodb_free(v);
+		}
+		ck_ok(iodb_close(db));
+		tu_rmrf(dir);
+		free(dir);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("db_compact");
@@ -1303,6 +1480,9 @@ int main(void)
 	ADD(test_oversized_key);
 	ADD(test_reopen);
 	ADD(test_stress);
+	ADD(test_power_cut_unsynced_graph);
+	ADD(test_many_pieces);
+	ADD(test_fault_stops_compaction);
 #undef ADD
 	suite_add_tcase(s, tc);
 	return tu_run(s);
