@@ -602,8 +602,11 @@ static int distribute_one(iodb *db, struct djob *job)
 	    (rc = tables_install_locked(db, NULL, nt)) != 0)
 		tables_unref(nt);
 	pthread_mutex_unlock(&db->view_mu);
-	if (rc)
+	if (rc) {
+		/* Durable, but not in memory: no edit may be made from the old map. */
+		manifest_set_failed(db->man);
 		goto err;
+	}
 	db_compact_note_map(db, map);
 	pthread_mutex_unlock(&db->man_mu);
 	man_locked = 0;
