@@ -31,16 +31,20 @@ void compact_out_free(struct compact_out *out, int remove_files)
 	memset(out, 0, sizeof(*out));
 }
 
-/* Finish w as the piece starting at lo. Takes lo. */
-static int piece_finish(struct env *env, struct manifest *man, struct run_writer *w,
-			uint8_t *lo, uint32_t lolen, const struct compact_rules *rules,
+/* Finish *wp as the piece starting at *lop; both are taken (and cleared) either way. */
+static int piece_finish(struct env *env, struct manifest *man, struct run_writer **wp,
+			uint8_t **lop, uint32_t lolen, const struct compact_rules *rules,
 			struct block_cache *bc, struct compact_out *out)
 {
+	struct run_writer *w = *wp;
+	uint8_t *lo = *lop;
 	struct run_meta m;
 	struct run *r = NULL;
 	char *path = NULL;
 	int rc;
 
+	*wp = NULL;
+	*lop = NULL;
 	if (out->n == out->cap) {
 		uint32_t cap = out->cap ? out->cap * 2 : 4;
 		struct compact_piece *v = mem_realloc(out->v, cap * sizeof(*v));
@@ -152,15 +156,8 @@ int compact_merge(struct env *env, struct manifest *man, struct run *const *in, 
 			continue; /* below the base, off its ancestry: no retained view sees it */
 		}
 		if (w && !emitted && piece_bytes && out->n + 1 < max_pieces &&
-		    run_writer_bytes(w) >= piece_bytes) {
-			struct run_writer *x = w;
-
-			w = NULL;
-			rc = piece_finish(env, man, x, lo, lolen, rules, bc, out);
-			lo = NULL;
-			if (rc)
-				goto err;
-		}
+		    run_writer_bytes(w) >= piece_bytes)
+			ERR(piece_finish(env, man, &w, &lo, lolen, rules, bc, out));
 		if (!w)
 			ERR(piece_open(env, man, wo, e, &w, &lo, &lolen));
 		ERR(run_writer_add(w, e));
@@ -168,15 +165,8 @@ int compact_merge(struct env *env, struct manifest *man, struct run *const *in, 
 		out->entries_out++;
 	}
 	ERR(it->ops->status(it));
-	if (w) {
-		struct run_writer *x = w;
-
-		w = NULL;
-		rc = piece_finish(env, man, x, lo, lolen, rules, bc, out);
-		lo = NULL;
-		if (rc)
-			goto err;
-	}
+	if (w)
+		ERR(piece_finish(env, man, &w, &lo, lolen, rules, bc, out));
 	if (out->n)
 		ERR(env_sync_dir(env, manifest_run_dir(man)));
 	it->ops->close(it);

@@ -344,6 +344,19 @@ static void base_options(iodb_options *o)
 	o->auto_compaction = 0;
 }
 
+/* Open dir with the tests' base options, keys 0..n-1 absent, `batch` keys per version. */
+static void kv_open(struct kv *kv, const char *dir, uint32_t n, uint32_t batch)
+{
+	iodb_options o;
+
+	base_options(&o);
+	memset(kv, 0, sizeof(*kv));
+	kv->n = n;
+	kv->gen = calloc(n, sizeof(*kv->gen));
+	kv->batch = batch;
+	ck_ok(iodb_open(dir, &o, &kv->db));
+}
+
 static void rollback_to(iodb *db, uint64_t vno)
 {
 	char vid[32];
@@ -370,15 +383,10 @@ START_TEST(test_space)
 	char *dir = tu_tmpdir("compact");
 	uint32_t n = env_u32("IODB_COMPACT_KEYS", DEFAULT_KEYS);
 	struct kv kv = {0};
-	iodb_options o;
 	uint64_t mark, live, before, after, splits, merge_backs;
 	double ratio_before, ratio;
 
-	base_options(&o);
-	kv.n = n;
-	kv.gen = calloc(n, sizeof(*kv.gen));
-	kv.batch = 1000;
-	ck_ok(iodb_open(dir, &o, &kv.db));
+	kv_open(&kv, dir, n, 1000);
 
 	/* Round 1. */
 	write_keys(&kv, 0, n, pick_all, 1);
@@ -490,17 +498,12 @@ START_TEST(test_snapshot_pinning)
 	char *dir = tu_tmpdir("compact");
 	uint32_t n = DEFAULT_KEYS / 2;
 	struct kv kv = {0};
-	iodb_options o;
 	uint32_t *st_a, *st_b, *st_c, *st_keep[3], pos_b, pos_h;
 	uint64_t v_a, v_keep[3];
 	iodb_snapshot *s_a, *s_b, *s_c;
 	iodb_iter *it_b, *it_h;
 
-	base_options(&o);
-	kv.n = n;
-	kv.gen = calloc(n, sizeof(*kv.gen));
-	kv.batch = 500;
-	ck_ok(iodb_open(dir, &o, &kv.db));
+	kv_open(&kv, dir, n, 500);
 
 	write_keys(&kv, 0, n, pick_all, 1);
 	v_a = kv.vno - 1;
@@ -700,14 +703,9 @@ START_TEST(test_reopen)
 	char *dir = tu_tmpdir("compact");
 	uint32_t n = DEFAULT_KEYS / 2;
 	struct kv kv = {0};
-	iodb_options o;
 	uint64_t shards, mark;
 
-	base_options(&o);
-	kv.n = n;
-	kv.gen = calloc(n, sizeof(*kv.gen));
-	kv.batch = 700;
-	ck_ok(iodb_open(dir, &o, &kv.db));
+	kv_open(&kv, dir, n, 700);
 	write_keys(&kv, 0, n, pick_all, 1);
 	write_keys(&kv, 0, n, pick_all, 2);
 	write_keys(&kv, 0, n, pick_third, 0);
