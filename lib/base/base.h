@@ -236,6 +236,14 @@ int env_unlink(struct env *e, const char *path);
 /* 0 if created or already a directory. */
 int env_mkdir(struct env *e, const char *path);
 int env_sync_dir(struct env *e, const char *dir);
+/* Remove dir and the files in it (no subdirectories). */
+int env_remove_dir(struct env *e, const char *dir);
+/* Map a file opened for reading, read-only and shared, its whole size (*p NULL when empty);
+ * env_unmap with that size releases it (the file may be closed meanwhile). */
+int env_file_map(struct env_file *f, const void **p);
+void env_unmap(const void *p, uint64_t size);
+/* Access pattern hint for a mapping: sequential (a checksum pass) or random (lookups). */
+void env_advise(const void *p, uint64_t size, int sequential);
 /* 1 if path exists, 0 if not. */
 int env_exists(struct env *e, const char *path);
 /* Calls fn for each entry of dir (not . or ..); fn's non-zero return stops and is returned. */

@@ -22,6 +22,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -394,6 +395,14 @@ int env_unlink(struct env *e, const char *path)
 	return 0;
 }
 
+/* Unlink a file inside a directory being removed (files there were fsynced or are scratch). */
+static int env_unlink_untracked(const char *path)
+{
+	if (unlink(path) != 0 && errno != ENOENT)
+		return err_os(errno, "unlink", path, UINT64_MAX);
+	return 0;
+}
+
 int env_mkdir(struct env *e, const char *path)
 {
 	struct stat st;
@@ -549,4 +558,56 @@ void env_crash(struct env *e, int garbage, uint64_t seed)
 		t->size = t->synced;
 	}
 	pthread_mutex_unlock(&e->mu);
+}
+
+int env_file_map(struct env_file *f, const void **p)
+{
+	void *m;
+
+	*p = NULL;
+	if (f->size == 0)
+		return 0;
+	if (f->size > SIZE_MAX)
+		return err_set(IODB_EINVAL, "%s: too large to map", f->path);
+	m = mmap(NULL, (size_t)f->size, PROT_READ, MAP_SHARED, f->fd, 0);
+	if (m == MAP_FAILED)
+		return err_os(errno, "mmap", f->path, UINT64_MAX);
+	f->e->bytes_read += f->size;
+	*p = m;
+	return 0;
+}
+
+void env_unmap(const void *p, uint64_t size)
+{
+	if (p && size)
+		munmap((void *)(uintptr_t)p, (size_t)size);
+}
+
+void env_advise(const void *p, uint64_t size, int sequential)
+{
+	if (p && size)
+		madvise((void *)(uintptr_t)p, (size_t)size,
+			sequential ? MADV_SEQUENTIAL : MADV_RANDOM);
+}
+
+static int rm_entry(void *ctx, const char *name)
+{
+	char *path = path_join(ctx, name);
+	int rc;
+
+	if (!path)
+		return err_set(IODB_ENOMEM, "out of memory");
+	rc = env_unlink_untracked(path);
+	mem_free(path);
+	return rc;
+}
+
+int env_remove_dir(struct env *e, const char *dir)
+{
+	if (e->crashed)
+		return err_set(IODB_EIO, "remove %s: the env has crashed", dir);
+	RET(env_list_dir(e, dir, rm_entry, (void *)(uintptr_t)dir));
+	if (rmdir(dir) != 0 && errno != ENOENT)
+		return err_os(errno, "rmdir", dir, UINT64_MAX);
+	return 0;
 }

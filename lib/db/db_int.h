@@ -64,6 +64,7 @@ struct mroot {
 	uint32_t store;
 	uint8_t hash[32];
 	struct mnode *root; /* NULL: the store exists with an empty tree */
+	struct mtsnap *snap; /* the mapped snapshot its persisted nodes are in (a reference) */
 };
 struct mroots {
 	atomic_int refs;

@@ -50,8 +50,10 @@ void mroots_unref(struct mroots *r)
 {
 	if (!r || atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	for (uint32_t i = 0; i < r->n; i++)
+	for (uint32_t i = 0; i < r->n; i++) {
 		mnode_unref(r->v[i].root);
+		mtsnap_unref(r->v[i].snap);
+	}
 	mem_free(r->v);
 	mem_free(r);
 }
@@ -63,6 +65,9 @@ static int mroots_child(const struct mroots *parent, struct mroots **out)
 	if (parent) {
 		memcpy((*out)->v, parent->v, parent->n * sizeof(*parent->v));
 		(*out)->n = parent->n;
+		for (uint32_t i = 0; i < parent->n; i++)
+			if (parent->v[i].snap)
+				mtsnap_ref(parent->v[i].snap);
 	}
 	return 0;
 }
@@ -70,8 +75,10 @@ static int mroots_child(const struct mroots *parent, struct mroots **out)
 /* Free a set whose build failed: the build's nodes go, borrowed trees stay. */
 static void mroots_abort(struct mroots *r, struct mbuild *b)
 {
-	for (uint32_t i = 0; i < r->n; i++)
+	for (uint32_t i = 0; i < r->n; i++) {
 		mtree_abort(b, r->v[i].root);
+		mtsnap_unref(r->v[i].snap);
+	}
 	mem_free(r->v);
 	mem_free(r);
 }
@@ -136,6 +143,7 @@ static int mroots_apply(struct mroots *r, struct mbuild *b, const struct jcommit
 		}
 		if ((rc = mroots_slot(r, ids[op.store], &slot)) != 0)
 			break;
+		b->snap = slot->snap;
 		if (op.kind == JOP_PUT) {
 			sha256(op.val, op.vlen, vhash);
 			rc = mtree_set(b, &slot->root, op.key, op.klen, vhash);
@@ -150,7 +158,7 @@ static int mroots_apply(struct mroots *r, struct mbuild *b, const struct jcommit
 static void mroots_hash(struct mroots *r, int threads)
 {
 	for (uint32_t i = 0; i < r->n; i++)
-		mtree_hash(r->v[i].root, threads, r->v[i].hash);
+		mtree_hash(r->v[i].snap, r->v[i].root, threads, r->v[i].hash);
 }
 
 /* ---- Building at commit and at replay ------------------------------------------------- */
@@ -183,8 +191,10 @@ int db_merkle_build(iodb *db, struct mroots *parent, const struct jcommit *c,
 		mbuild_free(&b);
 		return rc;
 	}
-	for (uint32_t i = 0; i < r->n; i++)
+	for (uint32_t i = 0; i < r->n; i++) {
+		b.snap = r->v[i].snap;
 		mtree_finish(&b, r->v[i].root, hash != 0, pp, r->v[i].hash);
+	}
 	mbuild_free(&b);
 	*out = r;
 	return 0;
@@ -513,27 +523,31 @@ int iodb_commit_hash(iodb *db, const void *vid, size_t vidlen, uint8_t hash[32])
 }
 
 /* An existence proof for leaf (present at version n), its value read from the store. */
-static int exist_for(struct view *at, const char *store, const struct mnode *root,
+static int exist_for(struct view *at, const char *store, const struct mroot *m,
 		     const struct mnode *leaf, struct mproof_step *steps, struct mproof_exist *e,
 		     void **val)
 {
+	struct minfo li;
 	size_t vlen;
-	uint8_t vh[32];
+	uint8_t vh[32], lh[32];
 
-	RET(mtree_path(root, leaf->key, leaf->klen, steps, &e->npath, &leaf));
-	if (view_get(at, store, leaf->key, leaf->klen, val, &vlen) != 0)
+	mnode_info(m->snap, leaf, &li);
+	RET(mtree_path(m->snap, m->root, li.key, li.klen, steps, &e->npath, &leaf));
+	if (view_get(at, store, li.key, li.klen, val, &vlen) != 0)
 		return err_set(IODB_ECORRUPT, "a key of the Merkle tree is missing from the store");
 	if (vlen == 0) /* its verifiers reject a leaf without a value */
 		return err_set(IODB_EINVAL, "ICS23 cannot prove a leaf whose value is empty (the "
 					    "key's, or for an absent key a neighbour's)");
+	/* The leaf's hash covers the value's: recompute it from the value read. */
 	sha256(*val, vlen, vh);
-	if (memcmp(vh, leaf->u.vhash, 32) != 0)
+	mleaf_hash(li.version, li.key, li.klen, vh, lh);
+	if (memcmp(lh, li.hash, 32) != 0)
 		return err_set(IODB_ECORRUPT, "the Merkle tree and the store disagree on a value");
-	e->key = leaf->key;
-	e->klen = leaf->klen;
+	e->key = li.key;
+	e->klen = li.klen;
 	e->val = *val;
 	e->vlen = vlen;
-	e->leaf_version = (int64_t)leaf->version;
+	e->leaf_version = (int64_t)li.version;
 	e->path = steps;
 	return 0;
 }
@@ -586,15 +600,15 @@ int iodb_prove(iodb *db, const void *vid, size_t vidlen, const char *store, cons
 	if (rc)
 		goto err;
 	ERR(view_new(n, anc, view->mem, view->tab, view->stores, &at));
-	if ((leaf = mtree_get(m->root, key, klen)) != NULL) {
-		ERR(exist_for(at, store, m->root, leaf, st, &el, &vl));
+	if ((leaf = mtree_get(m->snap, m->root, key, klen)) != NULL) {
+		ERR(exist_for(at, store, m, leaf, st, &el, &vl));
 		ERR(ics23_encode_exist(&out, &el));
 	} else {
-		mtree_neighbors(m->root, key, klen, &left, &right);
+		mtree_neighbors(m->snap, m->root, key, klen, &left, &right);
 		if (left)
-			ERR(exist_for(at, store, m->root, left, st, &el, &vl));
+			ERR(exist_for(at, store, m, left, st, &el, &vl));
 		if (right)
-			ERR(exist_for(at, store, m->root, right, st + 160, &er, &vr));
+			ERR(exist_for(at, store, m, right, st + 160, &er, &vr));
 		ERR(ics23_encode_nonexist(&out, key, klen, left ? &el : NULL, right ? &er : NULL));
 	}
 	*proof = out.p;

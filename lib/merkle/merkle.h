@@ -48,6 +48,12 @@ int ics23_verify(const uint8_t root[32], const uint8_t *proof, size_t plen, cons
  * reference-counted (a parent or a root holds one reference per child). A node is immutable
  * once the version that made it is finished, and every node reachable from a finished root
  * is hashed, so readers on any thread may walk finished trees without locks.
+ *
+ * A pointer to a node is either a heap node (struct mnode) or, with its lowest bit set, a
+ * record of a mapped snapshot (a "persisted" node, lib/merkle/snap.c): (pref << 1) | 1, pref
+ * as below. Persisted nodes are read in place through the tree's struct mtsnap; they are
+ * never freed or changed, and references on them are no-ops. Code outside tree.c and snap.c
+ * reads nodes with mnode_info, never through the struct.
  */
 struct mnode {
 	_Atomic uint32_t refs;
@@ -64,8 +70,67 @@ struct mnode {
 		} c;		  /* inner nodes */
 		uint8_t vhash[32]; /* leaves: SHA-256 of the value */
 	} u;
+	uint64_t pid;  /* where the snapshot writer put it (writer thread only; snap.c) */
 	uint8_t key[]; /* leaf: its key; inner: the smallest key of its right subtree */
 };
+
+/* ---- Persisted nodes (lib/merkle/snap.c) ----------------------------------------------- */
+
+/* pref: bits 40..47 the layer, bit 39 set for a leaf, bits 0..38 the record's index. */
+#define MPREF_LEAF ((uint64_t)1 << 39)
+#define MPREF_INDEX(r) ((r) & (MPREF_LEAF - 1))
+#define MPREF_LAYER(r) ((uint32_t)((r) >> 40) & 0xff)
+#define MPREF(layer, leaf, index) \
+	((uint64_t)(layer) << 40 | ((leaf) ? MPREF_LEAF : 0) | (uint64_t)(index))
+#define MLAYERS_MAX 64
+
+static inline int mnode_persisted(const struct mnode *n)
+{
+	return (uintptr_t)n & 1;
+}
+static inline uint64_t mnode_pref(const struct mnode *n)
+{
+	return (uint64_t)(uintptr_t)n >> 1;
+}
+static inline struct mnode *mnode_from_pref(uint64_t pref)
+{
+	return (struct mnode *)(uintptr_t)(pref << 1 | 1);
+}
+
+/* One store's files of one snapshot, mapped. A full layer has memiavl's 48-byte branch
+ * records (children found by arithmetic); an incremental layer has 72-byte records that name
+ * their children and key leaf (they may lie in lower layers). Both have 48-byte leaves and a
+ * keys file of u32 length + key. Validated when loaded: every index a record leads to is in
+ * range, so the accessors need no checks. */
+struct mlayer {
+	const uint8_t *nodes, *leaves, *keys;
+	uint64_t nbranch, nleaf, keys_len;
+	int full;
+};
+/* The persisted part of one store's trees: a full layer and the incrementals on it. */
+struct mtsnap {
+	_Atomic uint32_t refs;
+	uint32_t nlayers;
+	struct mlayer layer[MLAYERS_MAX];
+	uint32_t wid[MLAYERS_MAX]; /* the snapshot writer's id for each layer (snap.c) */
+	uint64_t *remap;	   /* writer thread only: where a rewrite put each record */
+	uint32_t remap_wid;	   /* the writer id remap's entries are for */
+	uint64_t remap_n;
+};
+void mtsnap_ref(struct mtsnap *s);
+void mtsnap_unref(struct mtsnap *s); /* NULL ok */
+
+/* Everything about a node, whichever kind it is. */
+struct minfo {
+	uint64_t version;
+	uint32_t size;
+	uint8_t height;
+	const uint8_t *key;
+	size_t klen;
+	const uint8_t *hash; /* valid for finished trees */
+	struct mnode *left, *right; /* inner nodes */
+};
+void mnode_info(const struct mtsnap *s, const struct mnode *n, struct minfo *i);
 
 /* One version's build: nodes it makes get gen and version; it may change them in place. */
 struct mbuild {
@@ -73,6 +138,7 @@ struct mbuild {
 	uint64_t version;
 	struct buf newkey; /* scratch for removals */
 	uint64_t created;  /* nodes made so far */
+	const struct mtsnap *snap; /* persisted nodes of the tree being changed (NULL: none) */
 };
 
 void mbuild_init(struct mbuild *b, uint32_t gen, uint64_t version);
@@ -85,7 +151,8 @@ void mnode_unref(struct mnode *n); /* NULL ok; frees what no one else holds */
  * A build changes a working root in place: start it at a finished root (the parent
  * version's; the pointer is borrowed, no reference needed), apply sets and removes, then
  * either mtree_finish (the working root now holds a reference, its tree is finished) or
- * mtree_abort. Finished trees are never changed.
+ * mtree_abort. Finished trees are never changed. b->snap must be the tree's persisted part
+ * for every call on it.
  */
 /* Set key to a value whose SHA-256 is vhash. *root (NULL = empty) is replaced. */
 int mtree_set(struct mbuild *b, struct mnode **root, const uint8_t *key, size_t klen,
@@ -110,15 +177,56 @@ int mtree_finish(struct mbuild *b, struct mnode *root, int hash, const struct mp
 void mtree_abort(struct mbuild *b, struct mnode *root);
 /* Hash every unhashed node under a finished root, on up to `threads` threads; out = root hash
  * (SHA-256("") for the empty tree). */
-int mtree_hash(struct mnode *root, int threads, uint8_t out[32]);
+int mtree_hash(const struct mtsnap *s, struct mnode *root, int threads, uint8_t out[32]);
 /* The leaf holding key, or NULL. */
-const struct mnode *mtree_get(const struct mnode *root, const uint8_t *key, size_t klen);
+const struct mnode *mtree_get(const struct mtsnap *s, const struct mnode *root,
+			      const uint8_t *key, size_t klen);
 /* Existence-proof path for key (must be present): fills steps (capacity 160), leaf. */
-int mtree_path(const struct mnode *root, const uint8_t *key, size_t klen,
-	       struct mproof_step *steps, size_t *nsteps, const struct mnode **leaf);
+int mtree_path(const struct mtsnap *s, const struct mnode *root, const uint8_t *key,
+	       size_t klen, struct mproof_step *steps, size_t *nsteps, const struct mnode **leaf);
 /* The largest key < key (*left) and the smallest key > key (*right); NULL where none. */
-void mtree_neighbors(const struct mnode *root, const uint8_t *key, size_t klen,
-		     const struct mnode **left, const struct mnode **right);
+void mtree_neighbors(const struct mtsnap *s, const struct mnode *root, const uint8_t *key,
+		     size_t klen, const struct mnode **left, const struct mnode **right);
+/* The hash a leaf of key at version with a value of SHA-256 vhash has. */
+void mleaf_hash(uint64_t version, const uint8_t *key, size_t klen, const uint8_t vhash[32],
+		uint8_t out[32]);
+/* The hash of an inner node over children hashes l and r. */
+void minner_hash(uint8_t height, uint64_t size, uint64_t version, const uint8_t l[32],
+		 const uint8_t r[32], uint8_t out[32]);
+
+/* ---- Snapshot layers (lib/merkle/snap.c) ---------------------------------------------- */
+
+/* What a layer's files hold; kept in the snapshot's metadata (lib/db/snapshot.c). */
+struct mlayer_meta {
+	uint64_t nbranch, nleaf, keys_len;
+	uint32_t crc_nodes, crc_leaves, crc_keys;
+	int full;
+};
+/* The layers a store's next incremental builds on: wid[i] names layer i (the snapshot
+ * writer's ids; layer 0 a full layer). */
+struct mchain {
+	uint32_t n;
+	uint32_t wid[MLAYERS_MAX];
+};
+
+/*
+ * Write one store's tree (root, its persisted part in s) as layer files prefix.nodes,
+ * prefix.leaves, prefix.keys, each fdatasynced. chain NULL writes a full layer; otherwise
+ * an incremental layer number chain->n holding only the nodes not already in the chain's
+ * layers. wid is this write's id (unique in the process, < 2^24): the heap nodes written get
+ * it in their pid, so a later incremental can name them. Files that already exist are
+ * resumed: their bytes are compared with what would be written and kept up to the first
+ * difference (*reused counts the bytes kept). Fills m and *root_pref.
+ */
+int mlayer_write(struct env *env, const char *prefix, struct mtsnap *s, const struct mnode *root,
+		 const struct mchain *chain, uint32_t wid, struct mlayer_meta *m,
+		 uint64_t *root_pref, uint64_t *reused);
+/* Map layers 0..n-1 (prefixes[i], described by m[i]), check their checksums and every
+ * record, and return the tree whose root is root_pref in the top layer (*root NULL for an
+ * empty tree: root_pref UINT64_MAX). IODB_ECORRUPT names the file at fault. */
+int mtsnap_load(struct env *env, uint32_t n, char *const *prefixes, const struct mlayer_meta *m,
+		uint64_t root_pref, struct mtsnap **out, struct mnode **root);
+#define MPREF_NONE UINT64_MAX
 
 /* ---- Commit info (lib/merkle/commit.c) ------------------------------------------------- */
 

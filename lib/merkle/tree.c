@@ -22,12 +22,17 @@
  * the two halves of a large tree on two threads. The shape never depends on hashes, only on
  * the order of operations, which is why a version's changeset must be applied in its
  * recorded order.
+ *
+ * Persisted nodes (records of a mapped snapshot, lib/merkle/snap.c) take part as borrowed
+ * nodes that are never "mine": a change clones them into heap nodes (path copying), their
+ * reference counts are no-ops, and they are always hashed. Every read of a node goes
+ * through the nd_* accessors (pnode.h) with the tree's struct mtsnap.
  */
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/sha.h>
 #include <pthread.h>
 
-#include "lib/merkle/merkle.h"
+#include "lib/merkle/pnode.h"
 
 #define PARALLEL_MIN_NODES 2048 /* below this, a new thread costs more than it saves */
 #define PAR_MIN_NODES 256	/* below this, even a waiting thread costs more than it saves */
@@ -46,6 +51,7 @@ void mbuild_init(struct mbuild *b, uint32_t gen, uint64_t version)
 	b->gen = gen;
 	b->version = version;
 	b->created = 0;
+	b->snap = NULL;
 	buf_init(&b->newkey);
 }
 
@@ -56,17 +62,19 @@ void mbuild_free(struct mbuild *b)
 
 static inline int is_leaf(const struct mnode *n)
 {
-	return n->height == 0;
+	return nd_leaf(n);
 }
 
 void mnode_ref(struct mnode *n)
 {
-	atomic_fetch_add_explicit(&n->refs, 1, memory_order_relaxed);
+	if (!mnode_persisted(n))
+		atomic_fetch_add_explicit(&n->refs, 1, memory_order_relaxed);
 }
 
 void mnode_unref(struct mnode *n)
 {
-	while (n && atomic_fetch_sub_explicit(&n->refs, 1, memory_order_acq_rel) == 1) {
+	while (n && !mnode_persisted(n) &&
+	       atomic_fetch_sub_explicit(&n->refs, 1, memory_order_acq_rel) == 1) {
 		struct mnode *right = NULL;
 
 		if (!is_leaf(n)) {
@@ -89,6 +97,7 @@ static struct mnode *node_alloc(struct mbuild *b, size_t klen)
 	n->version = b->version;
 	n->hashed = 0;
 	n->klen = (uint16_t)klen;
+	n->pid = 0;
 	b->created++;
 	return n;
 }
@@ -107,17 +116,18 @@ static struct mnode *leaf_new(struct mbuild *b, const uint8_t *key, size_t klen,
 	return n;
 }
 
-static void recompute(struct mnode *n)
+static void recompute(const struct mbuild *b, struct mnode *n)
 {
 	const struct mnode *l = n->u.c.left, *r = n->u.c.right;
+	uint8_t lh = nd_height(b->snap, l), rh = nd_height(b->snap, r);
 
-	n->height = (uint8_t)(1 + (l->height > r->height ? l->height : r->height));
-	n->size = l->size + r->size;
+	n->height = (uint8_t)(1 + (lh > rh ? lh : rh));
+	n->size = nd_size(b->snap, l) + nd_size(b->snap, r);
 }
 
 static inline int mine(const struct mbuild *b, const struct mnode *n)
 {
-	return n->gen == b->gen;
+	return !mnode_persisted(n) && n->gen == b->gen;
 }
 
 /* Let go of a pointer the build holds: the build's own subtree is freed, a borrowed older
@@ -147,7 +157,7 @@ static struct mnode *inner_new(struct mbuild *b, const uint8_t *key, size_t klen
 	memcpy(n->key, key, klen);
 	n->u.c.left = l;
 	n->u.c.right = r;
-	recompute(n);
+	recompute(b, n);
 	return n;
 }
 
@@ -159,9 +169,19 @@ static struct mnode *mutable(struct mbuild *b, struct mnode *n, const uint8_t *k
 {
 	struct mnode *c;
 
-	if (!key) {
-		key = n->key;
-		klen = n->klen;
+	if (!key)
+		key = nd_key(b->snap, n, &klen);
+	if (mnode_persisted(n)) {
+		if (!(c = node_alloc(b, klen)))
+			return NULL;
+		c->size = nd_size(b->snap, n);
+		c->height = nd_height(b->snap, n);
+		if (c->height) {
+			c->u.c.left = nd_left(b->snap, n);
+			c->u.c.right = nd_right(b->snap, n);
+		}
+		memcpy(c->key, key, klen);
+		return c;
 	}
 	if (mine(b, n) && klen == n->klen) {
 		memmove(n->key, key, klen);
@@ -179,9 +199,12 @@ static struct mnode *mutable(struct mbuild *b, struct mnode *n, const uint8_t *k
 	return c;
 }
 
-static int node_balance(const struct mnode *n)
+static int node_balance(const struct mbuild *b, const struct mnode *n)
 {
-	return is_leaf(n) ? 0 : (int)n->u.c.left->height - (int)n->u.c.right->height;
+	if (is_leaf(n))
+		return 0;
+	return (int)nd_height(b->snap, nd_left(b->snap, n)) -
+	       (int)nd_height(b->snap, nd_right(b->snap, n));
 }
 
 /* s (owned, this build's) rotated right; returns the new subtree root. */
@@ -193,8 +216,8 @@ static struct mnode *rotate_right(struct mbuild *b, struct mnode *s)
 		return NULL;
 	s->u.c.left = l->u.c.right;
 	l->u.c.right = s;
-	recompute(s);
-	recompute(l);
+	recompute(b, s);
+	recompute(b, l);
 	return l;
 }
 
@@ -206,20 +229,20 @@ static struct mnode *rotate_left(struct mbuild *b, struct mnode *s)
 		return NULL;
 	s->u.c.right = r->u.c.left;
 	r->u.c.left = s;
-	recompute(s);
-	recompute(r);
+	recompute(b, s);
+	recompute(b, r);
 	return r;
 }
 
 /* n owned and this build's, height and size current. */
 static struct mnode *balance(struct mbuild *b, struct mnode *n)
 {
-	int bal = node_balance(n);
+	int bal = node_balance(b, n);
 
 	struct mnode *c;
 
 	if (bal > 1) {
-		if (node_balance(n->u.c.left) < 0) {
+		if (node_balance(b, n->u.c.left) < 0) {
 			if (!(c = mutable(b, n->u.c.left, NULL, 0)) || !(c = rotate_left(b, c)))
 				return NULL;
 			n->u.c.left = c;
@@ -227,7 +250,7 @@ static struct mnode *balance(struct mbuild *b, struct mnode *n)
 		return rotate_right(b, n);
 	}
 	if (bal < -1) {
-		if (node_balance(n->u.c.right) > 0) {
+		if (node_balance(b, n->u.c.right) > 0) {
 			if (!(c = mutable(b, n->u.c.right, NULL, 0)) || !(c = rotate_right(b, c)))
 				return NULL;
 			n->u.c.right = c;
@@ -244,10 +267,13 @@ static int node_set(struct mbuild *b, struct mnode **np, const uint8_t *key, siz
 		    const uint8_t vhash[32], int *updated)
 {
 	struct mnode *n = *np, *leaf, *in;
+	const uint8_t *nk;
+	size_t nkl;
 	int c;
 
 	if (is_leaf(n)) {
-		c = key_cmp(key, klen, n->key, n->klen);
+		nk = nd_key(b->snap, n, &nkl);
+		c = key_cmp(key, klen, nk, nkl);
 		if (!(leaf = leaf_new(b, key, klen, vhash)))
 			return OOM("leaf");
 		if (c == 0) {
@@ -256,7 +282,7 @@ static int node_set(struct mbuild *b, struct mnode **np, const uint8_t *key, siz
 			*updated = 1;
 			return 0;
 		}
-		in = c < 0 ? inner_new(b, n->key, n->klen, leaf, n) : inner_new(b, key, klen, n, leaf);
+		in = c < 0 ? inner_new(b, nk, nkl, leaf, n) : inner_new(b, key, klen, n, leaf);
 		if (!in) {
 			drop(b, leaf);
 			return OOM("inner");
@@ -272,7 +298,7 @@ static int node_set(struct mbuild *b, struct mnode **np, const uint8_t *key, siz
 		     key, klen, vhash, updated));
 	if (*updated)
 		return 0;
-	recompute(n);
+	recompute(b, n);
 	if (!(*np = balance(b, n)))
 		return OOM("rotation");
 	return 0;
@@ -296,7 +322,9 @@ int mtree_set(struct mbuild *b, struct mnode **root, const uint8_t *key, size_t 
 static int node_remove(struct mbuild *b, struct mnode *n, const uint8_t *key, size_t klen,
 		       struct mnode **out, int *newkey)
 {
-	struct mnode *sub = NULL;
+	struct mnode *sub = NULL, *nl, *nr;
+	const uint8_t *nk;
+	size_t nkl;
 	int left;
 
 	*newkey = 0;
@@ -305,15 +333,18 @@ static int node_remove(struct mbuild *b, struct mnode *n, const uint8_t *key, si
 		*out = NULL;
 		return 0;
 	}
-	left = key_cmp(key, klen, n->key, n->klen) < 0;
-	RET(node_remove(b, left ? n->u.c.left : n->u.c.right, key, klen, &sub, newkey));
+	nk = nd_key(b->snap, n, &nkl);
+	nl = nd_left(b->snap, n);
+	nr = nd_right(b->snap, n);
+	left = key_cmp(key, klen, nk, nkl) < 0;
+	RET(node_remove(b, left ? nl : nr, key, klen, &sub, newkey));
 	if (!sub) {
 		/* The removed leaf was a child of n: its sibling takes n's place, unchanged. */
-		struct mnode *sibling = left ? n->u.c.right : n->u.c.left;
+		struct mnode *sibling = left ? nr : nl;
 
 		if (left) {
 			b->newkey.len = 0;
-			RET(buf_append(&b->newkey, n->key, n->klen));
+			RET(buf_append(&b->newkey, nk, nkl));
 		}
 		*newkey = left;
 		if (mine(b, n))
@@ -331,7 +362,7 @@ static int node_remove(struct mbuild *b, struct mnode *n, const uint8_t *key, si
 		n->u.c.right = sub;
 		*newkey = 0; /* a new leftmost key of a right subtree stops here */
 	}
-	recompute(n);
+	recompute(b, n);
 	if (!(*out = balance(b, n)))
 		return OOM("rotation");
 	return 0;
@@ -343,70 +374,111 @@ int mtree_remove(struct mbuild *b, struct mnode **root, const uint8_t *key, size
 	int newkey;
 
 	*removed = 0;
-	if (!mtree_get(*root, key, klen))
+	if (!mtree_get(b->snap, *root, key, klen))
 		return 0; /* iavl leaves the tree as it was */
 	*removed = 1;
 	return node_remove(b, *root, key, klen, root, &newkey);
 }
 
-const struct mnode *mtree_get(const struct mnode *n, const uint8_t *key, size_t klen)
+const struct mnode *mtree_get(const struct mtsnap *s, const struct mnode *n,
+			      const uint8_t *key, size_t klen)
 {
-	while (n && !is_leaf(n))
-		n = key_cmp(key, klen, n->key, n->klen) < 0 ? n->u.c.left : n->u.c.right;
-	return n && key_cmp(key, klen, n->key, n->klen) == 0 ? n : NULL;
+	const uint8_t *nk;
+	size_t nkl;
+
+	while (n && !is_leaf(n)) {
+		nk = nd_key(s, n, &nkl);
+		n = key_cmp(key, klen, nk, nkl) < 0 ? nd_left(s, n) : nd_right(s, n);
+	}
+	if (!n)
+		return NULL;
+	nk = nd_key(s, n, &nkl);
+	return key_cmp(key, klen, nk, nkl) == 0 ? n : NULL;
+}
+
+void mnode_info(const struct mtsnap *s, const struct mnode *n, struct minfo *i)
+{
+	i->version = nd_version(s, n);
+	i->size = nd_size(s, n);
+	i->height = nd_height(s, n);
+	i->key = nd_key(s, n, &i->klen);
+	i->hash = nd_hash(s, n);
+	i->left = i->height ? nd_left(s, n) : NULL;
+	i->right = i->height ? nd_right(s, n) : NULL;
 }
 
 /* ---- Hashing -------------------------------------------------------------------------- */
 
-/* IAVL.md §1: leaf = SHA256(varint 0, varint 1, varint version, bytes key, bytes vhash);
- * inner = SHA256(varint height, varint size, varint version, bytes left, bytes right). */
-static void node_hash(struct mnode *n)
+/* IAVL.md §1: leaf = SHA256(varint 0, varint 1, varint version, bytes key, bytes vhash). */
+void mleaf_hash(uint64_t version, const uint8_t *key, size_t klen, const uint8_t vhash[32],
+		uint8_t out[32])
 {
 	uint8_t buf[4 * UVARINT_MAX + 66], *p = buf;
 	SHA256_CTX c;
 
-	if (n->hashed)
-		return;
 	SHA256_Init(&c);
-	if (is_leaf(n)) {
-		p += put_varint(p, 0);
-		p += put_varint(p, 1);
-		p += put_varint(p, (int64_t)n->version);
-		p += put_uvarint(p, n->klen);
-		SHA256_Update(&c, buf, (size_t)(p - buf));
-		SHA256_Update(&c, n->key, n->klen);
-		p = buf;
-		*p++ = 32;
-		memcpy(p, n->u.vhash, 32);
-		p += 32;
-	} else {
-		node_hash(n->u.c.left);
-		node_hash(n->u.c.right);
-		p += put_varint(p, n->height);
-		p += put_varint(p, n->size);
-		p += put_varint(p, (int64_t)n->version);
-		*p++ = 32;
-		memcpy(p, n->u.c.left->hash, 32);
-		p += 32;
-		*p++ = 32;
-		memcpy(p, n->u.c.right->hash, 32);
-		p += 32;
-	}
+	p += put_varint(p, 0);
+	p += put_varint(p, 1);
+	p += put_varint(p, (int64_t)version);
+	p += put_uvarint(p, klen);
 	SHA256_Update(&c, buf, (size_t)(p - buf));
-	SHA256_Final(n->hash, &c);
+	SHA256_Update(&c, key, klen);
+	buf[0] = 32;
+	memcpy(buf + 1, vhash, 32);
+	SHA256_Update(&c, buf, 33);
+	SHA256_Final(out, &c);
+}
+
+/* inner = SHA256(varint height, varint size, varint version, bytes left, bytes right). */
+void minner_hash(uint8_t height, uint64_t size, uint64_t version, const uint8_t l[32],
+		 const uint8_t r[32], uint8_t out[32])
+{
+	uint8_t buf[4 * UVARINT_MAX + 66], *p = buf;
+
+	p += put_varint(p, height);
+	p += put_varint(p, (int64_t)size);
+	p += put_varint(p, (int64_t)version);
+	*p++ = 32;
+	memcpy(p, l, 32);
+	p += 32;
+	*p++ = 32;
+	memcpy(p, r, 32);
+	p += 32;
+	sha256(buf, (size_t)(p - buf), out);
+}
+
+static void node_hash(const struct mtsnap *s, struct mnode *n)
+{
+	if (mnode_persisted(n) || n->hashed)
+		return;
+	if (n->height == 0) {
+		mleaf_hash(n->version, n->key, n->klen, n->u.vhash, n->hash);
+	} else {
+		node_hash(s, n->u.c.left);
+		node_hash(s, n->u.c.right);
+		minner_hash(n->height, n->size, n->version, nd_hash(s, n->u.c.left),
+			    nd_hash(s, n->u.c.right), n->hash);
+	}
 	n->hashed = 1;
 }
 
+struct hash_job {
+	const struct mtsnap *s;
+	struct mnode *n;
+};
+
 static void *hash_thread(void *arg)
 {
-	node_hash(arg);
+	struct hash_job *j = arg;
+
+	node_hash(j->s, j->n);
 	return NULL;
 }
 
 /* Unhashed nodes under n, counting up to limit. */
 static uint64_t count_dirty(const struct mnode *n, uint64_t limit)
 {
-	if (n->hashed)
+	if (mnode_persisted(n) || n->hashed)
 		return 0;
 	if (is_leaf(n) || limit <= 1)
 		return 1;
@@ -415,23 +487,25 @@ static uint64_t count_dirty(const struct mnode *n, uint64_t limit)
 	return 1 + l + (l + 1 < limit ? count_dirty(n->u.c.right, limit - 1 - l) : 0);
 }
 
-int mtree_hash(struct mnode *root, int threads, uint8_t out[32])
+int mtree_hash(const struct mtsnap *s, struct mnode *root, int threads, uint8_t out[32])
 {
+	struct hash_job job;
 	pthread_t th;
 
 	if (!root) {
 		sha256("", 0, out);
 		return 0;
 	}
-	if (threads > 1 && !root->hashed && !is_leaf(root) &&
+	job = (struct hash_job){s, is_leaf(root) ? NULL : nd_left(s, root)};
+	if (threads > 1 && !mnode_persisted(root) && !root->hashed && !is_leaf(root) &&
 	    count_dirty(root, PARALLEL_MIN_NODES) >= PARALLEL_MIN_NODES &&
-	    pthread_create(&th, NULL, hash_thread, root->u.c.left) == 0) {
+	    pthread_create(&th, NULL, hash_thread, &job) == 0) {
 		/* The two subtrees share no unhashed node: a finished node is never changed. */
-		node_hash(root->u.c.right);
+		node_hash(s, root->u.c.right);
 		pthread_join(th, NULL);
 	}
-	node_hash(root);
-	memcpy(out, root->hash, 32);
+	node_hash(s, root);
+	memcpy(out, nd_hash(s, root), 32);
 	return 0;
 }
 
@@ -453,7 +527,7 @@ static void finish_node(struct mbuild *b, struct mnode *n, int hash)
 			mnode_ref(r);
 	}
 	if (hash)
-		node_hash(n);
+		node_hash(b->snap, n);
 }
 
 struct finish_job {
@@ -481,7 +555,7 @@ int mtree_finish(struct mbuild *b, struct mnode *root, int hash, const struct mp
 	if (!mine(b, root)) {
 		mnode_ref(root); /* the holder's pointer was borrowed from the parent version */
 		if (hash)
-			node_hash(root);
+			node_hash(b->snap, root);
 	} else if (par && !is_leaf(root) && b->created >= PAR_MIN_NODES &&
 		   mine(b, root->u.c.left) && mine(b, root->u.c.right)) {
 		/* The two halves share no node of this build. */
@@ -494,12 +568,12 @@ int mtree_finish(struct mbuild *b, struct mnode *root, int hash, const struct mp
 			finish_job_run(&job);
 		}
 		if (hash)
-			node_hash(root);
+			node_hash(b->snap, root);
 	} else {
 		finish_node(b, root, hash);
 	}
 	if (hash)
-		memcpy(out, root->hash, 32);
+		memcpy(out, nd_hash(b->snap, root), 32);
 	return 0;
 }
 
@@ -510,55 +584,65 @@ void mtree_abort(struct mbuild *b, struct mnode *root)
 
 /* ---- Proof paths ---------------------------------------------------------------------- */
 
-int mtree_path(const struct mnode *root, const uint8_t *key, size_t klen,
-	       struct mproof_step *steps, size_t *nsteps, const struct mnode **leaf)
+int mtree_path(const struct mtsnap *s, const struct mnode *root, const uint8_t *key,
+	       size_t klen, struct mproof_step *steps, size_t *nsteps, const struct mnode **leaf)
 {
 	const struct mnode *path[160], *n = root;
-	size_t depth = 0;
+	const uint8_t *nk;
+	size_t depth = 0, nkl;
 
 	while (n && !is_leaf(n)) {
 		if (depth == 160)
 			return err_set(IODB_ECORRUPT, "Merkle tree deeper than 160");
 		path[depth++] = n;
-		n = key_cmp(key, klen, n->key, n->klen) < 0 ? n->u.c.left : n->u.c.right;
+		nk = nd_key(s, n, &nkl);
+		n = key_cmp(key, klen, nk, nkl) < 0 ? nd_left(s, n) : nd_right(s, n);
 	}
-	if (!n || key_cmp(key, klen, n->key, n->klen) != 0)
+	if (n)
+		nk = nd_key(s, n, &nkl);
+	if (!n || key_cmp(key, klen, nk, nkl) != 0)
 		return err_set(IODB_NOTFOUND, "key not in the tree");
 	*leaf = n;
 	*nsteps = depth;
 	for (size_t i = 0; i < depth; i++) {
 		const struct mnode *p = path[depth - 1 - i];
 		const struct mnode *child = i == 0 ? n : path[depth - i];
-		struct mproof_step *s = &steps[i];
+		const struct mnode *right = nd_right(s, p);
+		struct mproof_step *st = &steps[i];
 
-		s->height = p->height;
-		s->size = p->size;
-		s->version = (int64_t)p->version;
-		s->right = child == p->u.c.right;
-		memcpy(s->sibling, s->right ? p->u.c.left->hash : p->u.c.right->hash, 32);
+		st->height = nd_height(s, p);
+		st->size = nd_size(s, p);
+		st->version = (int64_t)nd_version(s, p);
+		st->right = child == right;
+		memcpy(st->sibling, nd_hash(s, st->right ? nd_left(s, p) : right), 32);
 	}
 	return 0;
 }
 
-void mtree_neighbors(const struct mnode *root, const uint8_t *key, size_t klen,
-		     const struct mnode **left, const struct mnode **right)
+void mtree_neighbors(const struct mtsnap *s, const struct mnode *root, const uint8_t *key,
+		     size_t klen, const struct mnode **left, const struct mnode **right)
 {
 	const struct mnode *n = root, *lo = NULL, *hi = NULL;
+	const uint8_t *nk;
+	size_t nkl;
 
 	/* Descend towards key, remembering the last subtree on each side of the path. */
 	while (n && !is_leaf(n)) {
-		if (key_cmp(key, klen, n->key, n->klen) < 0) {
-			hi = n->u.c.right;
-			n = n->u.c.left;
+		nk = nd_key(s, n, &nkl);
+		if (key_cmp(key, klen, nk, nkl) < 0) {
+			hi = nd_right(s, n);
+			n = nd_left(s, n);
 		} else {
-			lo = n->u.c.left;
-			n = n->u.c.right;
+			lo = nd_left(s, n);
+			n = nd_right(s, n);
 		}
 	}
 	*left = *right = NULL;
 	if (n) {
-		int c = key_cmp(key, klen, n->key, n->klen);
+		int c;
 
+		nk = nd_key(s, n, &nkl);
+		c = key_cmp(key, klen, nk, nkl);
 		if (c > 0)
 			*left = n;
 		else if (c < 0)
@@ -566,12 +650,12 @@ void mtree_neighbors(const struct mnode *root, const uint8_t *key, size_t klen,
 	}
 	if (!*left && lo) {
 		while (!is_leaf(lo))
-			lo = lo->u.c.right;
+			lo = nd_right(s, lo);
 		*left = lo;
 	}
 	if (!*right && hi) {
 		while (!is_leaf(hi))
-			hi = hi->u.c.left;
+			hi = nd_left(s, hi);
 		*right = hi;
 	}
 }
