@@ -75,7 +75,7 @@ typedef struct iodb_batch iodb_batch;
 typedef struct iodb_snapshot iodb_snapshot;
 typedef struct iodb_iter iodb_iter;
 
-#define IODB_OPTIONS_VERSION 3
+#define IODB_OPTIONS_VERSION 4
 
 /*
  * Options. Always start from iodb_options_init(), which sets `version` and the defaults, so
@@ -114,6 +114,19 @@ typedef struct iodb_options {
 	uint32_t slowdown_runs;       /* default 12: a commit group is delayed while some
 				       * shard holds more runs than this (at most 20 ms, growing
 				       * with the excess); 0 takes the default */
+	/* Merkle snapshots (since options version 4). docs/merkle.md, "Snapshots". */
+	uint64_t snapshot_interval;   /* default 10000: a full snapshot of every store when
+				       * the head's height is a multiple of this; 0: none */
+	uint64_t incremental_snapshot_interval; /* default 1000: otherwise an incremental one
+						  * (only what changed since the last) at
+						  * multiples of this; 0: none */
+	const char *const *incremental_stores; /* default NULL = every store gets
+						* incrementals; else only these (others are
+						* written in full); copied at open */
+	uint32_t n_incremental_stores;
+	uint32_t snapshot_keep_recent; /* default 1: snapshots kept besides the newest (and
+					* the base's, and the layers they build on) */
+	uint32_t snapshot_writer_limit; /* default 2: stores written at once */
 } iodb_options;
 
 IODB_API void iodb_options_init(iodb_options *o);
@@ -225,6 +238,11 @@ IODB_API int iodb_prove(iodb *db, const void *vid, size_t vidlen, const char *st
  * arguments). Needs no open store. */
 IODB_API int iodb_verify_proof(const uint8_t root[32], const void *proof, size_t plen,
 			       const void *key, size_t klen, const void *val, size_t vlen);
+
+/* Write a Merkle snapshot of the head now (full, or with full = 0 incremental where the
+ * options allow) and return once it is durable. Snapshots are also written in the
+ * background at the heights the options name. */
+IODB_API int iodb_merkle_snapshot(iodb *db, int full);
 
 /* Statistics as a JSON object, owned by the caller (iodb_free). */
 IODB_API int iodb_stats(iodb *db, char **json);

@@ -341,7 +341,10 @@ int journal_open(struct env *env, const char *dir, int create, const struct jour
 		/* Segments before the replay start were being released when a crash came. */
 		size_t i0 = 0;
 
-		while (i0 < segs.n && segs.v[i0] < o->start.seg) {
+		uint64_t drop_below = o->keep_seg && o->keep_seg < o->start.seg ? o->keep_seg
+										  : o->start.seg;
+
+		while (i0 < segs.n && segs.v[i0] < drop_below) {
 			char *path = seg_path(dir, segs.v[i0]);
 
 			if (!path) {
@@ -357,7 +360,10 @@ int journal_open(struct env *env, const char *dir, int create, const struct jour
 		if (i0)
 			memmove(segs.v, segs.v + i0, (segs.n - i0) * sizeof(*segs.v));
 		segs.n -= i0;
-		if (segs.n == 0 || segs.v[0] != o->start.seg) {
+		i0 = 0;
+		while (i0 < segs.n && segs.v[i0] < o->start.seg)
+			i0++; /* kept, not replayed */
+		if (i0 == segs.n || segs.v[i0] != o->start.seg) {
 			char *path = seg_path(dir, o->start.seg);
 
 			rc = ERR_CORRUPT(path ? path : dir, o->start.off,
@@ -378,14 +384,29 @@ int journal_open(struct env *env, const char *dir, int create, const struct jour
 	for (size_t i = 0; i < segs.n; i++) {
 		int last = i + 1 == segs.n;
 
+		if (o->start.seg && segs.v[i] < o->start.seg) {
+			/* Kept for readers (keep_seg), not replayed: complete, as released. */
+			struct env_file *f = NULL;
+			char *path = seg_path(dir, segs.v[i]);
+
+			rc = path ? env_open_read(env, path, &f)
+				  : err_set(IODB_ENOMEM, "out of memory");
+			mem_free(path);
+			if (rc)
+				goto err;
+			j->older_bytes += env_file_size(f);
+			env_file_close(f);
+			continue;
+		}
+
 		mem_free(prev);
-		prev = i ? seg_path(dir, segs.v[i - 1]) : NULL;
-		if (i && !prev) {
+		prev = i && segs.v[i - 1] >= o->start.seg ? seg_path(dir, segs.v[i - 1]) : NULL;
+		if (i && segs.v[i - 1] >= o->start.seg && !prev) {
 			rc = err_set(IODB_ENOMEM, "out of memory");
 			goto err;
 		}
-		ERR(seg_replay(j, segs.v[i], last, prev, keep, i == 0 ? o->start.off : 0, fn, ctx,
-			       &keep));
+		ERR(seg_replay(j, segs.v[i], last, prev, keep,
+			       segs.v[i] == o->start.seg ? o->start.off : 0, fn, ctx, &keep));
 		if (!last) {
 			j->older_bytes += keep;
 			prev_size = keep;
@@ -673,6 +694,38 @@ void journal_tell(struct journal *j, struct jpos *end)
 {
 	end->seg = j->cur_seg;
 	end->off = env_file_size(j->cur);
+}
+
+int journal_scan(struct journal *j, const struct jpos *from, journal_replay_fn fn, void *ctx)
+{
+	uint64_t last = j->cur_seg;
+	int rc = 0;
+
+	if (from->seg < j->first_seg)
+		return err_set(IODB_NOTFOUND, "journal segment %" PRIu64 " was released",
+			       from->seg);
+	for (uint64_t seg = from->seg; seg <= last && rc == 0; seg++) {
+		char *path = seg_path(j->dir, seg);
+		uint8_t *p = NULL;
+		uint64_t size = 0, off = seg == from->seg && from->off > SEG_HEADER ? from->off
+										  : SEG_HEADER;
+
+		if (!path)
+			return err_set(IODB_ENOMEM, "out of memory");
+		rc = read_file(j->env, path, off, &p, &size);
+		while (rc == 0 && off < size) {
+			int64_t len = rec_check(p, off, size);
+			struct jpos pos = {seg, off};
+
+			if (len < 0)
+				break; /* the end of what was written (appends may be under way) */
+			rc = fn(ctx, p[off + 8], p + off + JREC_HEADER, (size_t)len, path, &pos);
+			off += JREC_HEADER + (uint64_t)len;
+		}
+		mem_free(p);
+		mem_free(path);
+	}
+	return rc;
 }
 
 uint64_t journal_first_seg(struct journal *j)

@@ -37,6 +37,9 @@ struct journal_opts {
 	 * start.seg are left over from an interrupted journal_release and are removed; the
 	 * records before start.off in its segment are not read. */
 	struct jpos start;
+	/* With start: segments from keep_seg to start.seg are kept (for journal_read and
+	 * journal_scan) but not replayed; 0 keeps none. */
+	uint64_t keep_seg;
 };
 
 /* Called for each valid record at open, in log order. A non-zero return stops the replay
@@ -95,6 +98,11 @@ void journal_tell(struct journal *j, struct jpos *end);
  * against concurrent appends; a crash part-way leaves a suffix of segments, which the next
  * open trims with o.start. */
 int journal_release(struct journal *j, uint64_t seg);
+/* Call fn for each valid record from `from` on, in log order, reading the segments whole
+ * (a later segment's records included); fn's non-zero return stops the scan and is
+ * returned (a positive one by convention means "found"). Records being appended at the
+ * same time may or may not be seen. IODB_NOTFOUND if from's segment was released. */
+int journal_scan(struct journal *j, const struct jpos *from, journal_replay_fn fn, void *ctx);
 /* The oldest segment still on disk. */
 uint64_t journal_first_seg(struct journal *j);
 

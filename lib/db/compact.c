@@ -73,14 +73,6 @@ struct compactor {
 	uint32_t base;
 };
 
-static uint64_t now_usec(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return (uint64_t)tv.tv_sec * 1000000 + (uint64_t)tv.tv_usec;
-}
-
 static int is_busy(const struct compactor *c, uint32_t id)
 {
 	for (uint32_t i = 0; i < c->nbusy; i++)

@@ -63,14 +63,12 @@ void iodb_options_init(iodb_options *o)
 	o->shard_max_bytes = 32u << 20;
 	o->shard_min_bytes = 0;
 	o->slowdown_runs = 12;
-}
-
-static uint64_t now_usec(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return (uint64_t)tv.tv_sec * 1000000 + (uint64_t)tv.tv_usec;
+	o->snapshot_interval = 10000;
+	o->incremental_snapshot_interval = 1000;
+	o->incremental_stores = NULL;
+	o->n_incremental_stores = 0;
+	o->snapshot_keep_recent = 1;
+	o->snapshot_writer_limit = 2;
 }
 
 void db_publish(iodb *db, struct view *v)
@@ -225,18 +223,10 @@ static int replay_commit(iodb *db, const struct jcommit *c, const char *path,
 	ERR(db_commit_stores(db, c, &ids, local));
 	if (c->n > db->dist_n) /* the rest is in the runs */
 		ERR(db_commit_data(db, c, ids));
-	if (db->o.merkle) {
-		if (parent && !parent->mr)
-			ERR(db_merkle_attach(db, parent->n));
-		/* Hashing waits for the end of the replay: most versions' roots are dropped. */
-		ERR(db_merkle_build(db, parent ? parent->mr : NULL, c, ids, 0, &mr));
-	}
+	/* The Merkle roots are rebuilt after the replay, for the versions that need them
+	 * (db_merkle_roots: from the nearest snapshot or kept roots). */
 	ERR(db_commit_graph(db, c, pos, mr));
 	mr = NULL;
-	if (db->o.merkle) {
-		db_merkle_trim(db, c->n);
-		db_merkle_bury(db);
-	}
 err:
 	mroots_unref(mr);
 	if (ids != local)
@@ -305,10 +295,6 @@ static int replay_record(void *ctx, uint8_t type, const uint8_t *p, size_t len, 
 	case JREC_ROLLBACK:
 	case JREC_CHECKOUT:
 	case JREC_CLEAN:
-		/* The new head or base keeps Merkle roots: attach them while its ancestors are
-		 * still in the graph (the target is checked again in db_apply_control). */
-		if (len >= 4 && vg_get(&db->vg, get_u32(p + len - 4)))
-			RET(db_merkle_attach(db, get_u32(p + len - 4)));
 		return db_apply_control(db, type, p, len, path, pos->off);
 	default:
 		return ERR_CORRUPT(path, pos->off, "unknown journal record type %u", type);
@@ -368,6 +354,14 @@ err:
 	return rc;
 }
 
+uint64_t now_usec(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (uint64_t)tv.tv_sec * 1000000 + (uint64_t)tv.tv_usec;
+}
+
 /* ---- Open and close ------------------------------------------------------------------- */
 
 static int options_check(const iodb_options *in, iodb_options *o)
@@ -411,8 +405,27 @@ static int options_check(const iodb_options *in, iodb_options *o)
 		if (in->slowdown_runs)
 			o->slowdown_runs = in->slowdown_runs;
 	}
+	if (in->version >= 4) {
+		o->snapshot_interval = in->snapshot_interval;
+		o->incremental_snapshot_interval = in->incremental_snapshot_interval;
+		o->incremental_stores = in->incremental_stores; /* copied by copy_store_list */
+		o->n_incremental_stores = in->n_incremental_stores;
+		o->snapshot_keep_recent = in->snapshot_keep_recent;
+		if (in->snapshot_writer_limit)
+			o->snapshot_writer_limit = in->snapshot_writer_limit;
+	}
 	if (!o->shard_min_bytes)
 		o->shard_min_bytes = o->shard_max_bytes / 8;
+	if (o->snapshot_writer_limit > 16)
+		return err_set(IODB_EINVAL, "snapshot_writer_limit must be at most 16");
+	if (o->incremental_stores) {
+		for (uint32_t i = 0; i < o->n_incremental_stores; i++)
+			if (!o->incremental_stores[i] ||
+			    strlen(o->incremental_stores[i]) > IODB_MAX_STORE_NAME)
+				return err_set(IODB_EINVAL, "incremental_stores[%u] is NULL or too long", i);
+	} else if (o->n_incremental_stores) {
+		return err_set(IODB_EINVAL, "n_incremental_stores set without incremental_stores");
+	}
 	if (o->compaction_threads > 64)
 		return err_set(IODB_EINVAL, "compaction_threads must be at most 64");
 	if (o->shard_max_bytes < 4096 || o->compaction_task_bytes < 4096)
@@ -432,8 +445,35 @@ static int options_check(const iodb_options *in, iodb_options *o)
 	return 0;
 }
 
+/* The options' store list, copied into one allocation the handle owns. */
+static int copy_store_list(iodb *db)
+{
+	iodb_options *o = &db->o;
+	size_t bytes = o->n_incremental_stores * sizeof(char *);
+	char **v, *p;
+
+	if (!o->incremental_stores)
+		return 0;
+	for (uint32_t i = 0; i < o->n_incremental_stores; i++)
+		bytes += strlen(o->incremental_stores[i]) + 1;
+	if (!(v = mem_alloc(bytes ? bytes : 1)))
+		return err_set(IODB_ENOMEM, "out of memory");
+	p = (char *)(v + o->n_incremental_stores);
+	for (uint32_t i = 0; i < o->n_incremental_stores; i++) {
+		size_t len = strlen(o->incremental_stores[i]) + 1;
+
+		memcpy(p, o->incremental_stores[i], len);
+		v[i] = p;
+		p += len;
+	}
+	o->incremental_stores = (const char *const *)v;
+	db->own_store_list = v;
+	return 0;
+}
+
 static void db_free(iodb *db)
 {
+	db_snap_close(db); /* before the roots it writes from and the graph go */
 	db_merkle_bury(db);
 	worker_destroy(&db->worker);
 	mem_free(db->grave);
@@ -453,6 +493,7 @@ static void db_free(iodb *db)
 	pthread_mutex_destroy(&db->struct_mu);
 	pthread_mutex_destroy(&db->man_mu);
 	pthread_rwlock_destroy(&db->vg_lock);
+	mem_free(db->own_store_list);
 	mem_free(db->dir);
 	mem_free(db);
 }
@@ -490,6 +531,7 @@ static int db_open(const char *dir, const iodb_options *opts, struct env *env, i
 		goto err;
 	}
 	ERR(options_check(opts, &db->o));
+	ERR(copy_store_list(db));
 	if (worker_init(&db->worker) != 0)
 		err_clear(); /* no thread: the worker's tasks run inline */
 	ERR(vg_init(&db->vg));
@@ -515,9 +557,10 @@ static int db_open(const char *dir, const iodb_options *opts, struct env *env, i
 		goto err;
 	}
 	ERR(db_shards_open(db));
+	ERR(db_snap_open(db));
 	{
 		struct journal_opts jo = {db->o.journal_segment_bytes, db->o.sync,
-					  db->journal_start};
+					  db->journal_start, db->journal_keep};
 
 		ERR(journal_open(env, path, 1, &jo, replay_record, db, &db->journal));
 	}
@@ -581,6 +624,7 @@ int iodb_stats(iodb *db, char **json)
 	uint64_t head_height = 0, run_bytes = 0, frozen_bytes = 0;
 	uint32_t runs = 0, max_runs = 0, nshards = 0;
 	uint64_t user, obsolete, live;
+	struct buf snap;
 	char *out;
 	int n;
 
@@ -611,8 +655,11 @@ int iodb_stats(iodb *db, char **json)
 	user = db->st_user_bytes;
 	obsolete = bcache_obsolete_bytes(db->bc);
 	live = run_bytes + js.size + manifest_size(db->man);
-	if (!(out = mem_alloc(STATS_MAX))) {
+	buf_init(&snap);
+	if (db_snap_stats(db, &snap) != 0 || buf_append(&snap, "", 1) != 0 ||
+	    !(out = mem_alloc(STATS_MAX))) {
 		view_unref(v);
+		buf_free(&snap);
 		return err_set(IODB_ENOMEM, "out of memory");
 	}
 	n = snprintf(out, STATS_MAX,
@@ -638,7 +685,7 @@ int iodb_stats(iodb *db, char **json)
 		     "\"space\": {\"live_bytes\": %llu, \"total_bytes\": %llu, "
 		     "\"obsolete_run_bytes\": %llu}, "
 		     "\"arena_bytes\": %llu, \"env_bytes_read\": %llu, \"env_bytes_written\": %llu, "
-		     "\"open_usec\": %llu}",
+		     "\"open_usec\": %llu, \"merkle_snapshots\": %s}",
 		     versions, head, (unsigned long long)head_height, base, v->stores->n,
 		     (unsigned long long)db->st_commits, (unsigned long long)db->st_groups,
 		     (unsigned long long)db->st_ops, (unsigned long long)db->st_user_bytes,
@@ -668,8 +715,9 @@ int iodb_stats(iodb *db, char **json)
 		     (unsigned long long)mem_arena_allocated(),
 		     (unsigned long long)env_bytes_read(db->env),
 		     (unsigned long long)env_bytes_written(db->env),
-		     (unsigned long long)db->open_usec);
+		     (unsigned long long)db->open_usec, (const char *)snap.p);
 	view_unref(v);
+	buf_free(&snap);
 	if (n < 0 || n >= STATS_MAX) {
 		mem_free(out);
 		return err_set(IODB_ENOMEM, "statistics do not fit their buffer");

@@ -222,7 +222,8 @@ struct iodb {
 	uint32_t blob_next_n, blob_nstores; /* the graph as the last freeze described it */
 	atomic_int want_full; /* the next freeze describes the whole graph (manifest rewrite) */
 	uint32_t dist_n;      /* versions <= dist_n are in runs (at open) */
-	struct jpos journal_start; /* replay from here (merkle off: the distribute point) */
+	struct jpos journal_start; /* replay from here: the distribute point */
+	uint64_t journal_keep;	   /* segments from here on are kept (the Merkle layer's) */
 	struct jpos dist_pos;	   /* the distribute point at open */
 	struct dist *dist;    /* the distribute thread and its queue */
 
@@ -231,6 +232,8 @@ struct iodb {
 	 * boundaries), man_mu (every manifest edit and map install), then vg_lock, view_mu. */
 	pthread_mutex_t struct_mu, man_mu;
 	struct compactor *cmp;	/* lib/db/compact.c */
+	struct snaps *snaps;	/* Merkle snapshots (lib/db/snapshot.c) */
+	char **own_store_list;	/* o.incremental_stores, copied */
 	uint32_t next_shard_id; /* under man_mu */
 	atomic_uint max_runs;	/* most runs a shard holds (back-pressure) */
 
@@ -286,6 +289,26 @@ void db_merkle_bury(iodb *db);
 void db_merkle_finish_all(iodb *db);
 int db_merkle_roots(iodb *db, uint32_t n, struct mroots **out);
 int db_merkle_attach(iodb *db, uint32_t n);
+
+/* Wall-clock microseconds, for statistics (lib/db/db.c). */
+uint64_t now_usec(void);
+
+/* Merkle snapshots (lib/db/snapshot.c). */
+struct snap_step {
+	uint32_t n;
+	struct jpos pos;
+};
+int db_snap_open(iodb *db);  /* find the snapshots on disk (before any roots are needed) */
+void db_snap_close(iodb *db); /* stop the snapshot thread, free everything */
+int db_snap_has(iodb *db, uint32_t n); /* a complete snapshot of version n is known */
+/* Its root set (a reference); a snapshot that fails to load is forgotten. */
+int db_snap_load(iodb *db, uint32_t n, const struct stores *names, struct mroots **out);
+/* Roots of p, a version folded into the base, and the steps from them to p (appended). */
+int db_snap_folded(iodb *db, uint32_t p, const struct jpos *stop, const struct stores *names,
+		   struct mroots **out, struct snap_step **steps, size_t *nsteps);
+void db_snap_durable(iodb *db); /* the leader at a durable point: hold and anchor */
+void db_snap_after_commit(iodb *db, uint32_t n, uint64_t height); /* the leader */
+int db_snap_stats(iodb *db, struct buf *out);
 
 /* Replace the head view (leader). */
 void db_publish(iodb *db, struct view *v);

@@ -71,14 +71,6 @@ struct dist {
 	char msg[512];
 };
 
-static uint64_t now_usec(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return (uint64_t)tv.tv_sec * 1000000 + (uint64_t)tv.tv_usec;
-}
-
 /* ---- Tables --------------------------------------------------------------------------- */
 
 int tables_new(struct memtable **frozen, uint32_t nfrozen, struct shard_map *map,
@@ -424,32 +416,23 @@ int db_shards_open(iodb *db)
 	pthread_cond_init(&db->dist->done_cv, NULL);
 	db->dist->gen_next = 1;
 	ERR(bcache_new(db->o.block_cache_bytes, &db->bc));
-	/* With the Merkle layer on, the graph comes from the whole journal (replayed for the
-	 * trees anyway); without it, from the manifest and the journal after its point. */
-	ERR(manifest_open(db->env, db->dir, db->bc, db->o.merkle ? NULL : blob_apply, &oc,
-			  &db->man, &st, &map));
+	/* The graph: from the manifest and the journal after its point. */
+	ERR(manifest_open(db->env, db->dir, db->bc, blob_apply, &oc, &db->man, &st, &map));
 	ERR(tables_new(NULL, 0, map, &db->tab));
-	if (db->o.merkle && st.released_seg > 1) {
-		rc = err_set(IODB_EINVAL, "%s: the Merkle layer rebuilds its trees from the whole "
-					  "journal, but journal segments before %llu were released "
-					  "while it was off; open with merkle = 0",
-			     db->dir, (unsigned long long)st.released_seg);
+	if (!(path = path_join(db->dir, "MANIFEST"))) {
+		rc = err_set(IODB_ENOMEM, "out of memory");
 		goto err;
 	}
-	if (!db->o.merkle) {
-		if (!(path = path_join(db->dir, "MANIFEST"))) {
-			rc = err_set(IODB_ENOMEM, "out of memory");
-			goto err;
-		}
-		if (oc.og.seen)
-			ERR(ograph_build(db, &oc.og, path));
-		db->journal_start = st.dist_pos;
-	}
+	if (oc.og.seen)
+		ERR(ograph_build(db, &oc.og, path));
+	db->journal_start = st.dist_pos;
+	/* The Merkle layer may read records before the distribute point (db_merkle_roots). */
+	db->journal_keep = db->o.merkle ? (st.released_seg ? st.released_seg : 1) : 0;
 	db->dist_n = st.dist_n;
 	db->dist_pos = st.dist_pos;
 	if (db->o.merkle) {
-		/* The Merkle layer rebuilds its trees from the first record at open: until it has
-		 * snapshots to start from, it holds the whole journal. */
+		/* The Merkle layer may need any record until the first durable point says
+		 * which (db_snap_durable: the base's anchor). */
 		struct jpos first = {1, 0};
 
 		ERR(db_journal_hold(db, "merkle", &first));
@@ -719,6 +702,7 @@ int db_freeze(iodb *db, int force, uint64_t *gen)
 		if (force) { /* a flush: the graph as it stands is durable, compaction may use it */
 			RET(journal_sync_now(db->journal));
 			db_compact_rules(db);
+			db_snap_durable(db);
 		}
 		return 0;
 	}
@@ -737,6 +721,7 @@ int db_freeze(iodb *db, int force, uint64_t *gen)
 	 * graph is durable as it stands: compaction may drop what it discards. */
 	RET(journal_flush(db->journal));
 	db_compact_rules(db);
+	db_snap_durable(db);
 	if (!(job = mem_calloc(1, sizeof(*job))))
 		return err_set(IODB_ENOMEM, "out of memory freezing the memtable");
 	buf_init(&job->blob);

@@ -303,25 +303,28 @@ static struct stores *stores_acquire(iodb *db)
 	return s;
 }
 
-struct chain_step {
-	uint32_t n;
-	struct jpos pos;
-};
-
 /*
  * Root set of retained version n, a reference for the caller: the attached one, or one
- * rebuilt from the nearest ancestor that has one. No lock may be held by the caller.
+ * rebuilt from the nearest ancestor that has one or a snapshot (lib/db/snapshot.c), the
+ * commit records in between applied in order. When the walk ends at the base and the base's
+ * parents were folded into it, the base's history comes from db_snap_folded. No lock may be
+ * held by the caller.
  */
 int db_merkle_roots(iodb *db, uint32_t n, struct mroots **out)
 {
-	struct chain_step *chain = NULL;
+	struct snap_step *chain = NULL;
 	size_t len = 0, cap = 0;
 	struct mroots *r = NULL;
 	struct stores *names = NULL;
 	struct buf payload;
+	uint32_t snap_n;
 	int rc = 0;
 
 	buf_init(&payload);
+	names = stores_acquire(db); /* names every store in the journal */
+again:
+	snap_n = 0;
+	len = 0;
 	pthread_rwlock_rdlock(&db->vg_lock);
 	for (struct version *v = vg_get(&db->vg, n); v; v = vg_get(&db->vg, v->parent)) {
 		if (v->mr) {
@@ -329,8 +332,12 @@ int db_merkle_roots(iodb *db, uint32_t n, struct mroots **out)
 			mroots_ref(r);
 			break;
 		}
+		if (db_snap_has(db, v->n)) {
+			snap_n = v->n;
+			break;
+		}
 		if (len == cap) {
-			struct chain_step *c;
+			struct snap_step *c;
 
 			cap = cap ? cap * 2 : 64;
 			if (!(c = mem_realloc(chain, cap * sizeof(*c)))) {
@@ -350,8 +357,37 @@ int db_merkle_roots(iodb *db, uint32_t n, struct mroots **out)
 	pthread_rwlock_unlock(&db->vg_lock);
 	if (rc)
 		goto err;
-	if (len)
-		names = stores_acquire(db); /* names every store in the journal */
+	if (snap_n && (rc = db_snap_load(db, snap_n, names, &r)) != 0) {
+		if (rc == IODB_ENOMEM)
+			goto err;
+		err_clear(); /* forgotten: walk past it */
+		rc = 0;
+		goto again;
+	}
+	if (len && chain[len - 1].pos.seg < journal_first_seg(db->journal)) {
+		rc = err_set(IODB_EINVAL, "the Merkle roots of version %u cannot be rebuilt: the "
+					  "journal segment holding version %u's commit record was "
+					  "released (while the Merkle layer was off?) and no snapshot "
+					  "covers it; open with merkle = 0",
+			     n, chain[len - 1].n);
+		goto err;
+	}
+	if (!r && len) {
+		/* The walk ended at the base: was anything folded into it? */
+		struct jcommit c;
+		uint8_t type;
+
+		ERR(journal_read(db->journal, &chain[len - 1].pos, &type, &payload));
+		if (type != JREC_COMMIT || jcommit_decode(payload.p, payload.len, &c) != 0) {
+			rc = err_set(IODB_ECORRUPT, "journal segment %llu offset %llu: not a commit "
+						    "record",
+				     (unsigned long long)chain[len - 1].pos.seg,
+				     (unsigned long long)chain[len - 1].pos.off);
+			goto err;
+		}
+		if (c.parent)
+			ERR(db_snap_folded(db, c.parent, &chain[len - 1].pos, names, &r, &chain, &len));
+	}
 	/* Replay the chain, oldest first. */
 	while (len--) {
 		struct jcommit c;

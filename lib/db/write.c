@@ -432,6 +432,12 @@ static int lead_updates(iodb *db, struct writer *first, struct writer *last)
 	pthread_rwlock_unlock(&db->vg_lock);
 	free_ids(first, last);
 	db_merkle_bury_later(db);
+	for (w = first; db->o.merkle; w = w->next) {
+		if (!w->rc)
+			db_snap_after_commit(db, w->n, w->height);
+		if (w == last)
+			break;
+	}
 	return 0;
 err:
 	if (locked)

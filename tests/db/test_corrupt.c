@@ -440,7 +440,7 @@ static void fixture_build(struct fixture *f)
 	{
 		struct env *e;
 		struct journal *j;
-		struct journal_opts jo = {SEGBYTES, 0, {0, 0}};
+		struct journal_opts jo = {SEGBYTES, 0, {0, 0}, 0};
 		char *jdir = tu_path(f->ref, "journal");
 
 		ck_assert_int_eq(env_new(&e), 0);

@@ -1,0 +1,383 @@
+/*
+ * test_snapshot.c — Merkle snapshots through the public API:
+ *
+ *   branches     hashes of every retained version, on every branch, after reopening from
+ *                snapshots (full and incremental) plus the journal, equal those before
+ *   released     with versions pruned, the journal is released behind the base's snapshot
+ *                and a reopen still gets every hash right
+ *   corrupt      a damaged or truncated snapshot file: the open falls back to an older
+ *                snapshot or the journal (right hashes), or, with nothing to fall back to,
+ *                fails with IODB_ECORRUPT naming the file
+ *   incremental  an incremental layer holds only what changed; a reopen merges the chain
+ */
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "testutil.h"
+
+#define NSTORES 3
+static const char *STORES[NSTORES] = {"bank", "acc", "staking"};
+
+struct rec {
+	char vid[32];
+	uint8_t hash[32];
+};
+
+struct hist {
+	struct rec *v;
+	size_t n, cap;
+};
+
+static void put_rand(iodb_batch *b, uint64_t *rng, uint32_t keys)
+{
+	char key[32], val[48];
+	const char *store = STORES[tu_below(rng, NSTORES)];
+	int kl = snprintf(key, sizeof(key), "k%07u", tu_below(rng, keys));
+
+	if (tu_below(rng, 8) == 0) {
+		ck_ok(iodb_batch_del(b, store, key, (size_t)kl));
+		return;
+	}
+	snprintf(val, sizeof(val), "v%016llx", (unsigned long long)tu_rand(rng));
+	ck_ok(iodb_batch_put(b, store, key, (size_t)kl, val, strlen(val)));
+}
+
+/* One version of nops random operations; its commit hash recorded. */
+static void commit(iodb *db, struct hist *h, uint64_t *rng, const char *vid, int nops,
+		   uint32_t keys)
+{
+	iodb_batch *b;
+
+	ck_ok(iodb_batch_new(&b));
+	for (int i = 0; i < nops; i++)
+		put_rand(b, rng, keys);
+	ck_ok(iodb_update(db, vid, strlen(vid), b));
+	iodb_batch_free(b);
+	if (h->n == h->cap) {
+		h->cap = h->cap ? h->cap * 2 : 64;
+		h->v = realloc(h->v, h->cap * sizeof(*h->v));
+		ck_assert_ptr_nonnull(h->v);
+	}
+	snprintf(h->v[h->n].vid, sizeof(h->v[h->n].vid), "%s", vid);
+	ck_ok(iodb_commit_hash(db, vid, strlen(vid), h->v[h->n].hash));
+	h->n++;
+}
+
+/* Every version of h still retained has the hash recorded; returns how many were checked. */
+static size_t check_hashes(iodb *db, const struct hist *h)
+{
+	size_t checked = 0;
+
+	for (size_t i = 0; i < h->n; i++) {
+		uint8_t got[32];
+		int rc = iodb_commit_hash(db, h->v[i].vid, strlen(h->v[i].vid), got);
+
+		if (rc == IODB_NOTFOUND)
+			continue; /* discarded by a rollback or a clean */
+		ck_assert_msg(rc == 0, "commit hash of %s: %s", h->v[i].vid, iodb_errmsg());
+		ck_assert_msg(memcmp(got, h->v[i].hash, 32) == 0, "hash of %s differs after reopen",
+			      h->v[i].vid);
+		checked++;
+	}
+	return checked;
+}
+
+static void opts(iodb_options *o)
+{
+	iodb_options_init(o);
+	o->sync = 0;
+	o->snapshot_interval = 40;
+	o->incremental_snapshot_interval = 10;
+	o->snapshot_keep_recent = 2;
+	o->memtable_bytes = 64 << 10;
+	o->journal_segment_bytes = 32 << 10;
+}
+
+/* Wait until the background thread has written `want` snapshots. */
+static void wait_snapshots(iodb *db, double want)
+{
+	for (int i = 0; i < 2000 && tu_stat(db, "merkle_snapshots", "written") < want; i++) {
+		struct timespec ts = {0, 5 * 1000 * 1000};
+
+		nanosleep(&ts, NULL);
+	}
+	ck_assert_double_ge(tu_stat(db, "merkle_snapshots", "written"), want);
+}
+
+START_TEST(test_branches)
+{
+	char *dir = tu_tmpdir("snap");
+	uint64_t rng = tu_seed(11);
+	struct hist h = {0};
+	iodb_options o;
+	iodb *db;
+	char vid[32];
+
+	opts(&o);
+	ck_ok(iodb_open(dir, &o, &db));
+	/* A trunk of 100 versions (snapshots at 10, 20, ...; full at 40, 80), then branches
+	 * from versions with and without snapshots, and a rollback. */
+	for (int i = 1; i <= 100; i++) {
+		snprintf(vid, sizeof(vid), "t%d", i);
+		commit(db, &h, &rng, vid, 1 + (int)tu_below(&rng, 40), 500);
+	}
+	wait_snapshots(db, 1);
+	for (int b = 0; b < 4; b++) {
+		static const char *from[] = {"t35", "t40", "t77", "t100"};
+
+		ck_ok(iodb_checkout(db, from[b], strlen(from[b])));
+		for (int i = 1; i <= 15; i++) {
+			snprintf(vid, sizeof(vid), "b%d.%d", b, i);
+			commit(db, &h, &rng, vid, 1 + (int)tu_below(&rng, 30), 500);
+		}
+	}
+	ck_ok(iodb_rollback(db, "b1.7", 4));
+	ck_ok(iodb_merkle_snapshot(db, 0));
+	ck_ok(iodb_close(db));
+
+	ck_ok(iodb_open(dir, &o, &db));
+	ck_assert_double_ge(tu_stat(db, "merkle_snapshots", "loaded"), 1);
+	ck_assert_uint_ge(check_hashes(db, &h), 100);
+	ck_assert_double_eq(tu_stat(db, "merkle_snapshots", "skipped"), 0);
+	/* Writes continue on a tree read in place from the snapshot. */
+	for (int i = 1; i <= 30; i++) {
+		snprintf(vid, sizeof(vid), "c%d", i);
+		commit(db, &h, &rng, vid, 1 + (int)tu_below(&rng, 40), 500);
+	}
+	ck_ok(iodb_close(db));
+	ck_ok(iodb_open(dir, &o, &db));
+	ck_assert_uint_ge(check_hashes(db, &h), 130);
+	ck_ok(iodb_close(db));
+	free(h.v);
+	tu_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
+START_TEST(test_released)
+{
+	char *dir = tu_tmpdir("snap");
+	uint64_t rng = tu_seed(12);
+	struct hist h = {0};
+	iodb_options o;
+	iodb *db;
+	char vid[32];
+	double segs;
+
+	opts(&o);
+	o.keep_versions = 25;
+	ck_ok(iodb_open(dir, &o, &db));
+	for (int i = 1; i <= 300; i++) {
+		snprintf(vid, sizeof(vid), "v%d", i);
+		commit(db, &h, &rng, vid, 20 + (int)tu_below(&rng, 40), 3000);
+		if (i % 50 == 0)
+			wait_snapshots(db, tu_stat(db, "merkle_snapshots", "written") + 1);
+	}
+	ck_ok(iodb_flush(db));
+	ck_ok(iodb_flush(db)); /* the second sees the first's freeze distributed */
+	segs = tu_stat(db, "journal", "segments");
+	ck_assert_double_lt(segs, 40); /* released behind the base's snapshot */
+	ck_assert_double_ge(tu_stat(db, "merkle_snapshots", "removed"), 1);
+	ck_ok(iodb_close(db));
+	ck_ok(iodb_open(dir, &o, &db));
+	ck_assert_uint_eq(check_hashes(db, &h), 25);
+	for (int i = 301; i <= 340; i++) {
+		snprintf(vid, sizeof(vid), "v%d", i);
+		commit(db, &h, &rng, vid, 20, 3000);
+	}
+	ck_ok(iodb_close(db));
+	ck_ok(iodb_open(dir, &o, &db));
+	ck_assert_uint_eq(check_hashes(db, &h), 25);
+	ck_ok(iodb_close(db));
+	free(h.v);
+	tu_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
+/* The snapshot directories, newest last. */
+static int list_snaps(const char *dir, char names[][64], int cap)
+{
+	char *sd = tu_path(dir, "snapshots");
+	DIR *d = opendir(sd);
+	struct dirent *e;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)) && n < cap)
+		if (strncmp(e->d_name, "snapshot-", 9) == 0 && !strstr(e->d_name, ".tmp"))
+			snprintf(names[n++], 64, "%.63s", e->d_name);
+	closedir(d);
+	free(sd);
+	qsort(names, (size_t)n, 64, (int (*)(const void *, const void *))strcmp);
+	return n;
+}
+
+static void damage(const char *dir, const char *snap, const char *file, int truncate)
+{
+	char path[512];
+	unsigned char *p;
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/snapshots/%s/%s", dir, snap, file);
+	ck_assert_int_eq(tu_read_file(path, &p, &len), 0);
+	ck_assert_uint_gt(len, 8);
+	if (truncate)
+		len /= 2;
+	else
+		p[len / 2] ^= 0x40;
+	ck_assert_int_eq(tu_write_file(path, p, len), 0);
+	free(p);
+}
+
+START_TEST(test_corrupt)
+{
+	static const char *files[] = {"s0.nodes", "s1.leaves", "s2.keys", "metadata"};
+	char *dir = tu_tmpdir("snap");
+	uint64_t rng = tu_seed(13);
+	struct hist h = {0};
+	char names[16][64];
+	iodb_options o;
+	iodb *db;
+	char vid[32];
+	int n;
+
+	opts(&o);
+	o.incremental_snapshot_interval = 0;
+	o.snapshot_interval = 0;
+	ck_ok(iodb_open(dir, &o, &db));
+	for (int i = 1; i <= 60; i++) {
+		snprintf(vid, sizeof(vid), "v%d", i);
+		commit(db, &h, &rng, vid, 30, 400);
+		if (i % 20 == 0)
+			ck_ok(iodb_merkle_snapshot(db, 1));
+	}
+	ck_ok(iodb_close(db));
+	for (int f = 0; f < 4; f++) {
+		/* The newest snapshot damaged: an older one (or the journal) serves. */
+		n = list_snaps(dir, names, 16);
+		ck_assert_int_ge(n, 1);
+		damage(dir, names[n - 1], files[f], f == 2);
+		ck_ok(iodb_open(dir, &o, &db));
+		ck_assert_uint_eq(check_hashes(db, &h), 60);
+		ck_assert_double_ge(tu_stat(db, "merkle_snapshots", "skipped"), 1);
+		/* A fresh snapshot of the head replaces the damaged one. */
+		ck_ok(iodb_merkle_snapshot(db, 1));
+		ck_ok(iodb_close(db));
+		ck_ok(iodb_open(dir, &o, &db));
+		ck_assert_uint_eq(check_hashes(db, &h), 60);
+		ck_assert_double_eq(tu_stat(db, "merkle_snapshots", "skipped"), 0);
+		ck_ok(iodb_close(db));
+	}
+	free(h.v);
+	tu_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
+/* Pruned history, so the base's snapshot is the only way to its roots: damaging it makes
+ * the open fail with IODB_ECORRUPT naming the file. */
+START_TEST(test_corrupt_no_fallback)
+{
+	char *dir = tu_tmpdir("snap");
+	uint64_t rng = tu_seed(14);
+	struct hist h = {0};
+	char names[16][64], want[128];
+	iodb_options o;
+	iodb *db;
+	char vid[32];
+	int n;
+
+	opts(&o);
+	o.incremental_snapshot_interval = 0;
+	o.snapshot_interval = 0;
+	o.keep_versions = 5;
+	ck_ok(iodb_open(dir, &o, &db));
+	for (int i = 1; i <= 200; i++) {
+		snprintf(vid, sizeof(vid), "v%d", i);
+		commit(db, &h, &rng, vid, 30, 3000);
+		if (i == 100)
+			ck_ok(iodb_merkle_snapshot(db, 1));
+	}
+	ck_ok(iodb_flush(db));
+	ck_ok(iodb_flush(db));
+	ck_ok(iodb_close(db));
+	n = list_snaps(dir, names, 16);
+	ck_assert_int_eq(n, 1);
+	damage(dir, names[0], "s1.nodes", 0);
+	ck_rc(iodb_open(dir, &o, &db), IODB_ECORRUPT);
+	snprintf(want, sizeof(want), "%s/s1.nodes", names[0]);
+	ck_assert_msg(strstr(iodb_errmsg(), want) != NULL, "message: %s", iodb_errmsg());
+	free(h.v);
+	tu_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
+START_TEST(test_incremental)
+{
+	char *dir = tu_tmpdir("snap");
+	uint64_t rng = tu_seed(15);
+	struct hist h = {0};
+	iodb_options o;
+	iodb *db;
+	char vid[32];
+	double full_bytes, after;
+
+	opts(&o);
+	o.snapshot_interval = 0;
+	o.incremental_snapshot_interval = 1000000; /* only explicit ones */
+	ck_ok(iodb_open(dir, &o, &db));
+	for (int i = 1; i <= 50; i++) {
+		snprintf(vid, sizeof(vid), "v%d", i);
+		commit(db, &h, &rng, vid, 200, 20000);
+	}
+	ck_ok(iodb_merkle_snapshot(db, 1));
+	full_bytes = tu_stat(db, "merkle_snapshots", "bytes_written");
+	for (int r = 0; r < 3; r++) {
+		for (int i = 1; i <= 5; i++) {
+			snprintf(vid, sizeof(vid), "w%d.%d", r, i);
+			commit(db, &h, &rng, vid, 20, 20000);
+		}
+		after = tu_stat(db, "merkle_snapshots", "bytes_written");
+		ck_ok(iodb_merkle_snapshot(db, 0));
+		/* 100 changed leaves of ~10,000: a small fraction of the full layer. */
+		ck_assert_double_lt(tu_stat(db, "merkle_snapshots", "bytes_written") - after,
+				    full_bytes / 5);
+	}
+	ck_assert_double_eq(tu_stat(db, "merkle_snapshots", "incremental_layers"), 9);
+	ck_ok(iodb_close(db));
+	ck_ok(iodb_open(dir, &o, &db));
+	ck_assert_double_eq(tu_stat(db, "merkle_snapshots", "loaded"), 1);
+	ck_assert_uint_eq(check_hashes(db, &h), h.n);
+	/* An incremental on the merged chain, then a reopen again. */
+	for (int i = 1; i <= 5; i++) {
+		snprintf(vid, sizeof(vid), "x%d", i);
+		commit(db, &h, &rng, vid, 20, 20000);
+	}
+	ck_ok(iodb_merkle_snapshot(db, 0));
+	ck_ok(iodb_close(db));
+	ck_ok(iodb_open(dir, &o, &db));
+	ck_assert_uint_eq(check_hashes(db, &h), h.n);
+	ck_ok(iodb_close(db));
+	free(h.v);
+	tu_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("snapshot");
+	TCase *tc = tcase_create("snapshot");
+
+	tcase_add_test(tc, test_branches);
+	tcase_add_test(tc, test_released);
+	tcase_add_test(tc, test_corrupt);
+	tcase_add_test(tc, test_corrupt_no_fallback);
+	tcase_add_test(tc, test_incremental);
+	suite_add_tcase(s, tc);
+	return tu_run(s);
+}
