@@ -244,6 +244,26 @@ IODB_API int iodb_verify_proof(const uint8_t root[32], const void *proof, size_t
  * background at the heights the options name. */
 IODB_API int iodb_merkle_snapshot(iodb *db, int full);
 
+/*
+ * State sync. iodb_export streams version vid's trees (every store's IAVL nodes in post
+ * order: height, version, key and, for leaves, the value; Cosmos state sync's item order)
+ * through fn in chunks of about 256 KiB; fn returns non-zero to stop (the export then fails
+ * with IODB_EINVAL). The stream starts with the version's height, ID and commit hash.
+ */
+typedef int (*iodb_chunk_fn)(void *ctx, const void *chunk, size_t len);
+IODB_API int iodb_export(iodb *db, const void *vid, size_t vidlen, iodb_chunk_fn fn, void *ctx);
+/*
+ * Rebuild a store from an export stream into dir (missing or empty). next(ctx, &chunk, &len)
+ * hands over the stream's next chunk (valid until the next call), len 0 at the end; non-zero
+ * fails. Every node is checked and every hash recomputed; unless the commit hash comes out
+ * as commit_hash, IODB_EPROOF and nothing is written. The result is a store whose only
+ * version is the exported one (same ID, height, key-values and hashes), its Merkle roots in a
+ * snapshot. o may be NULL (merkle and initial_height are set by the import).
+ */
+typedef int (*iodb_next_chunk_fn)(void *ctx, const void **chunk, size_t *len);
+IODB_API int iodb_import(const char *dir, const iodb_options *o, const uint8_t commit_hash[32],
+			 iodb_next_chunk_fn next, void *ctx);
+
 /* Statistics as a JSON object, owned by the caller (iodb_free). */
 IODB_API int iodb_stats(iodb *db, char **json);
 

@@ -236,6 +236,8 @@ int env_unlink(struct env *e, const char *path);
 /* 0 if created or already a directory. */
 int env_mkdir(struct env *e, const char *path);
 int env_sync_dir(struct env *e, const char *dir);
+/* Remove everything under dir, and dir itself with self set. */
+int env_remove_tree(struct env *e, const char *dir, int self);
 /* Remove dir and the files in it (no subdirectories). */
 int env_remove_dir(struct env *e, const char *dir);
 /* Map a file opened for reading, read-only and shared, its whole size (*p NULL when empty);

@@ -18,6 +18,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -610,4 +611,30 @@ int env_remove_dir(struct env *e, const char *dir)
 	if (rmdir(dir) != 0 && errno != ENOENT)
 		return err_os(errno, "rmdir", dir, UINT64_MAX);
 	return 0;
+}
+
+static int rm_any(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if ((flag == FTW_DP ? rmdir(path) : unlink(path)) != 0 && errno != ENOENT)
+		return errno;
+	return 0;
+}
+
+static int rm_below(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return ftw->level == 0 ? 0 : rm_any(path, st, flag, ftw);
+}
+
+int env_remove_tree(struct env *e, const char *dir, int self)
+{
+	int err;
+
+	if (e->crashed)
+		return err_set(IODB_EIO, "remove %s: the env has crashed", dir);
+	err = nftw(dir, self ? rm_any : rm_below, 16, FTW_DEPTH | FTW_PHYS);
+	if (err > 0)
+		return err_os(err, "remove", dir, UINT64_MAX);
+	return err < 0 && errno != ENOENT ? err_os(errno, "nftw", dir, UINT64_MAX) : 0;
 }

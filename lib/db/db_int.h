@@ -310,6 +310,17 @@ void db_snap_durable(iodb *db); /* the leader at a durable point: hold and ancho
 void db_snap_after_commit(iodb *db, uint32_t n, uint64_t height); /* the leader */
 int db_snap_stats(iodb *db, struct buf *out);
 
+/* An update whose Merkle roots `given` makes (import) instead of the build; given runs on
+ * the commit leader with the commit and its store ids. */
+typedef int (*db_roots_fn)(void *ctx, const struct jcommit *c, const uint32_t *ids,
+			   struct mroots **out);
+int db_update_given(iodb *db, const void *vid, size_t vidlen, const iodb_batch *b,
+		    db_roots_fn given, void *ctx);
+/* Versions up to this number were imported: their roots exist only in snapshots. */
+uint32_t db_snap_floor(iodb *db);
+int db_snap_set_floor(iodb *db, uint32_t n);
+int mroots_new(uint32_t cap, struct mroots **out);
+
 /* Replace the head view (leader). */
 void db_publish(iodb *db, struct view *v);
 struct view *db_view_acquire(iodb *db);

@@ -41,6 +41,11 @@ static int mroots_alloc(uint32_t cap, struct mroots **out)
 	return 0;
 }
 
+int mroots_new(uint32_t cap, struct mroots **out)
+{
+	return mroots_alloc(cap, out);
+}
+
 void mroots_ref(struct mroots *r)
 {
 	atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
@@ -369,6 +374,13 @@ again:
 					  "journal segment holding version %u's commit record was "
 					  "released (while the Merkle layer was off?) and no snapshot "
 					  "covers it; open with merkle = 0",
+			     n, chain[len - 1].n);
+		goto err;
+	}
+	if (!r && len && chain[len - 1].n <= db_snap_floor(db)) {
+		rc = err_set(IODB_ECORRUPT, "the Merkle roots of version %u cannot be rebuilt: "
+					    "version %u was imported and its snapshot is missing or "
+					    "damaged",
 			     n, chain[len - 1].n);
 		goto err;
 	}

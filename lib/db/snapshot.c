@@ -102,6 +102,7 @@ struct snaps {
 	uint32_t anchor;  /* the anchor as of the last durable point */
 	int durable_seen; /* a durable point has passed since open */
 	char writing[NAME_MAX_LEN];
+	uint32_t floor; /* versions up to it were imported (the FLOOR file) */
 	/* Statistics. */
 	uint64_t st_count, st_full_layers, st_incr_layers, st_bytes, st_reused, st_usec,
 		st_failed, st_loaded, st_load_usec, st_skipped, st_removed, st_last_height;
@@ -403,6 +404,9 @@ static int info_from_meta(const char *name, const struct smeta *m, struct snapin
 	return 0;
 }
 
+static int floor_read(iodb *db);
+static int write_file(struct env *env, const char *dir, const char *name, const struct buf *b);
+
 /* ---- Finding snapshots at open -------------------------------------------------------- */
 
 static int insert_info(struct snaps *s, struct snapinfo *i)
@@ -497,6 +501,60 @@ int db_snap_open(iodb *db)
 		err_clear();
 		rc = 0;
 	}
+	if (rc == 0)
+		rc = floor_read(db);
+	return rc;
+}
+
+uint32_t db_snap_floor(iodb *db)
+{
+	return db->snaps ? db->snaps->floor : 0;
+}
+
+/* FLOOR: u32 version number, u32 crc32c of it. */
+static int floor_read(iodb *db)
+{
+	char *path = snap_path(db, "FLOOR");
+	struct buf b;
+	int rc;
+
+	if (!path)
+		return err_set(IODB_ENOMEM, "out of memory");
+	buf_init(&b);
+	rc = read_whole(db->env, path, &b);
+	if (rc == IODB_NOTFOUND) {
+		err_clear();
+		rc = 0;
+	} else if (rc == 0 && (b.len != 8 || get_u32(b.p + 4) != crc32c(b.p, 4))) {
+		rc = err_set(IODB_ECORRUPT, "%s: damaged", path);
+	} else if (rc == 0) {
+		db->snaps->floor = get_u32(b.p);
+	}
+	buf_free(&b);
+	mem_free(path);
+	return rc;
+}
+
+int db_snap_set_floor(iodb *db, uint32_t n)
+{
+	char *root = snap_path(db, NULL);
+	struct buf b;
+	int rc;
+
+	buf_init(&b);
+	if (!root) {
+		rc = err_set(IODB_ENOMEM, "out of memory");
+		goto err;
+	}
+	ERR(env_mkdir(db->env, root));
+	ERR(put32(&b, n));
+	ERR(put32(&b, crc32c(b.p, 4)));
+	ERR(write_file(db->env, root, "FLOOR", &b));
+	ERR(env_sync_dir(db->env, root));
+	db->snaps->floor = n;
+err:
+	buf_free(&b);
+	mem_free(root);
 	return rc;
 }
 

@@ -150,6 +150,8 @@ struct writer {
 	uint64_t height;
 	size_t rec_off;	    /* its record's offset in the group's buffer */
 	struct mroots *mr;  /* its Merkle roots, until attached */
+	db_roots_fn given;  /* import: makes the roots instead of the Merkle build */
+	void *given_ctx;
 	uint32_t *ids, ids_local[16]; /* store ids of its batch's store names */
 	int rc;
 	char msg[256]; /* the leader's error detail for rc, for a follower's thread */
@@ -385,7 +387,9 @@ static int lead_updates(iodb *db, struct writer *first, struct writer *last)
 	for (w = first; db->o.merkle; w = w->next) {
 		if (!w->rc) {
 			writer_commit(w, w->parent, w->height, &c);
-			if ((rc = db_merkle_build(db, mr, &c, w->ids, 2, &w->mr)) != 0)
+			rc = w->given ? w->given(w->given_ctx, &c, w->ids, &w->mr)
+				      : db_merkle_build(db, mr, &c, w->ids, 2, &w->mr);
+			if (rc)
 				break;
 			mr = w->mr;
 		}
@@ -612,6 +616,21 @@ int iodb_update(iodb *db, const void *vid, size_t vidlen, const iodb_batch *b)
 	w.vid = vid;
 	w.vidlen = vidlen;
 	w.batch = b && b->nops ? b : NULL;
+	return commit(db, &w);
+}
+
+int db_update_given(iodb *db, const void *vid, size_t vidlen, const iodb_batch *b,
+		    db_roots_fn given, void *ctx)
+{
+	struct writer w = {0};
+
+	RET(check_vid(vid, vidlen));
+	w.kind = W_UPDATE;
+	w.vid = vid;
+	w.vidlen = vidlen;
+	w.batch = b && b->nops ? b : NULL;
+	w.given = given;
+	w.given_ctx = ctx;
 	return commit(db, &w);
 }
 

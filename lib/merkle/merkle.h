@@ -187,6 +187,10 @@ int mtree_path(const struct mtsnap *s, const struct mnode *root, const uint8_t *
 /* The largest key < key (*left) and the smallest key > key (*right); NULL where none. */
 void mtree_neighbors(const struct mtsnap *s, const struct mnode *root, const uint8_t *key,
 		     size_t klen, const struct mnode **left, const struct mnode **right);
+/* A finished node made outside any build (import): a leaf (l NULL) or an inner node over l
+ * and r, whose references it takes. Unhashed; mtree_hash hashes it. NULL: out of memory. */
+struct mnode *mnode_new(uint64_t version, const uint8_t *key, size_t klen,
+			const uint8_t vhash[32], struct mnode *l, struct mnode *r);
 /* The hash a leaf of key at version with a value of SHA-256 vhash has. */
 void mleaf_hash(uint64_t version, const uint8_t *key, size_t klen, const uint8_t vhash[32],
 		uint8_t out[32]);

@@ -260,6 +260,18 @@ static struct mnode *balance(struct mbuild *b, struct mnode *n)
 	return n;
 }
 
+struct mnode *mnode_new(uint64_t version, const uint8_t *key, size_t klen,
+		       const uint8_t vhash[32], struct mnode *l, struct mnode *r)
+{
+	struct mbuild b;
+	struct mnode *n;
+
+	mbuild_init(&b, 0, version); /* gen 0: no build ever takes it for its own */
+	n = l ? inner_new(&b, key, klen, l, r) : leaf_new(&b, key, klen, vhash);
+	mbuild_free(&b);
+	return n;
+}
+
 /* Out of memory half-way leaves a tree that must not be used: the caller fails the build. */
 #define OOM(what) err_set(IODB_ENOMEM, "out of memory in the Merkle tree (%s)", what)
 
