@@ -76,6 +76,15 @@ static const char usage_text[] =
 	"  prove KEY [--at VID] [--out FILE]\n"
 	"        Print an ICS23 proof of KEY's presence or absence as hex, or write its\n"
 	"        bytes to FILE.\n"
+	"  snapshot [incremental]\n"
+	"        Write a Merkle snapshot of the head now (full, or incremental on the\n"
+	"        last one) and wait until it is durable.\n"
+	"  export FILE [--at VID]\n"
+	"        Write the head's (or VID's) trees and key-values to FILE as a state-sync\n"
+	"        stream; print the version's commit hash (what import checks against).\n"
+	"  import FILE HASH\n"
+	"        Build a new store in DIR (missing or empty) from the stream in FILE,\n"
+	"        checking every hash against the commit hash HASH (hex).\n"
 	"  verify-proof KEY [VALUE] --proof HEX|@FILE [--root HEX] [--at VID]\n"
 	"        Check that KEY has VALUE (without VALUE: that KEY is absent) against the\n"
 	"        store's root at the head or VID, or against --root without opening DIR.\n"
@@ -1017,6 +1026,114 @@ static int cmd_verify_proof(struct cli *c)
 /* ------------------------------------------------------------------------------------ */
 /* main */
 
+/* ------------------------------------------------------------------------------------ */
+/* snapshot, export, import */
+
+static int cmd_snapshot(struct cli *c)
+{
+	struct cmd_args a;
+	int st, rc, incr = 0;
+
+	st = parse_cmd_args(c, 0, 0, 1, &a);
+	if (st == EXIT_OK && a.npos == 1) {
+		if (strcmp(a.pos[0], "incremental") != 0)
+			return usage_error("snapshot: expected nothing or 'incremental', got '%s'",
+					   a.pos[0]);
+		incr = 1;
+	}
+	if (st == EXIT_OK)
+		st = open_db(c);
+	if (st != EXIT_OK)
+		return st;
+	if ((rc = iodb_merkle_snapshot(c->db, !incr)) != IODB_OK)
+		return store_error(rc, "snapshot");
+	return EXIT_OK;
+}
+
+static int write_chunk(void *ctx, const void *chunk, size_t len)
+{
+	return fwrite(chunk, 1, len, ctx) == len ? 0 : -1;
+}
+
+static int cmd_export(struct cli *c)
+{
+	struct cmd_args a;
+	struct bytes at = { 0 };
+	uint8_t hash[32];
+	FILE *f = NULL;
+	int st, rc;
+
+	st = parse_cmd_args(c, OPT_AT, 1, 1, &a);
+	if (st == EXIT_OK)
+		st = open_at(c, &a, &at);
+	if (st == EXIT_OK && (rc = iodb_commit_hash(c->db, at.p, at.n, hash)) != IODB_OK)
+		st = store_error(rc, "export");
+	if (st == EXIT_OK && !(f = fopen(a.pos[0], "wb"))) {
+		fprintf(stderr, "iodb: export: %s: %s\n", a.pos[0], strerror(errno));
+		st = EXIT_FAIL;
+	}
+	if (st == EXIT_OK && (rc = iodb_export(c->db, at.p, at.n, write_chunk, f)) != IODB_OK)
+		st = store_error(rc, "export");
+	if (f && fclose(f) != 0 && st == EXIT_OK) {
+		fprintf(stderr, "iodb: export: %s: %s\n", a.pos[0], strerror(errno));
+		st = EXIT_FAIL;
+	}
+	if (st == EXIT_OK)
+		print_hex_line(hash, sizeof(hash));
+	bytes_free(&at);
+	return st;
+}
+
+struct file_src {
+	FILE *f;
+	unsigned char buf[1 << 16];
+};
+
+static int read_chunk(void *ctx, const void **chunk, size_t *len)
+{
+	struct file_src *s = ctx;
+
+	*len = fread(s->buf, 1, sizeof(s->buf), s->f);
+	*chunk = s->buf;
+	return ferror(s->f) ? -1 : 0;
+}
+
+static int cmd_import(struct cli *c)
+{
+	struct cmd_args a;
+	struct bytes hash = { 0 };
+	struct file_src *src;
+	iodb_options o;
+	int st, rc;
+
+	st = parse_cmd_args(c, 0, 2, 2, &a);
+	if (st == EXIT_OK)
+		st = hex_arg("HASH", a.pos[1], &hash);
+	if (st == EXIT_OK && hash.n != 32)
+		st = usage_error("bad HASH: %zu bytes, a commit hash has 32", hash.n);
+	if (st != EXIT_OK) {
+		bytes_free(&hash);
+		return st;
+	}
+	if (!(src = malloc(sizeof(*src)))) {
+		bytes_free(&hash);
+		return out_of_memory();
+	}
+	if (!(src->f = fopen(a.pos[0], "rb"))) {
+		fprintf(stderr, "iodb: import: %s: %s\n", a.pos[0], strerror(errno));
+		st = EXIT_FAIL;
+	} else {
+		iodb_options_init(&o);
+		o.sync = !c->nosync;
+		if ((rc = iodb_import(c->dir, &o, hash.p, read_chunk, src)) != IODB_OK)
+			st = store_error(rc, "import into %s", c->dir);
+		fclose(src->f);
+	}
+	free(src);
+	bytes_free(&hash);
+	return st;
+}
+
 static const struct command commands[] = {
 	{ "put", "KEY VALUE [--vid VID]", cmd_put, 1 },
 	{ "del", "KEY [--vid VID]", cmd_del, 1 },
@@ -1033,6 +1150,9 @@ static const struct command commands[] = {
 	{ "compact", "", cmd_compact, 0 },
 	{ "hash", "[--at VID] [--store S]", cmd_hash, 0 },
 	{ "prove", "KEY [--at VID] [--out FILE]", cmd_prove, 0 },
+	{ "snapshot", "[incremental]", cmd_snapshot, 0 },
+	{ "export", "FILE [--at VID]", cmd_export, 0 },
+	{ "import", "FILE HASH", cmd_import, 0 },
 	{ "verify-proof", "KEY [VALUE] --proof HEX|@FILE [--root HEX] [--at VID]",
 	  cmd_verify_proof, 0 },
 };

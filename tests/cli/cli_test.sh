@@ -477,4 +477,22 @@ expect_error "prove in an empty tree" 1 "iodb: prove k: not found: *empty*" \
 expect_error "verify-proof against an unknown version" 1 "iodb: root hash: not found: *" \
 	"$M" verify-proof hello --proof "$A1" --at nosuch
 
+# Merkle snapshots and state sync.
+quiet "snapshot" "$M" snapshot
+quiet "snapshot incremental" "$M" snapshot incremental
+check "a snapshot directory" test -n "$(ls "$M/snapshots" | grep '^snapshot-')"
+expect_error "snapshot with a bad argument" 2 "iodb: snapshot: expected nothing or 'incremental'*" \
+	"$M" snapshot partial
+HEAD_HASH=$("$IODB" "$M" hash)
+expect "export prints the commit hash" 0 "$HEAD_HASH" "$M" export "$TMP/state.exp"
+quiet "import" "$TMP/imported" import "$TMP/state.exp" "$HEAD_HASH"
+expect "the import has the same commit hash" 0 "$HEAD_HASH" "$TMP/imported" hash
+expect "and the same values" 0 "there" "$TMP/imported" get hello
+WRONG=$(printf '%s' "$HEAD_HASH" | sed 's/^./0/;s/^00/11/')
+expect_error "import against another hash" 1 "iodb: import into $TMP/imported2: proof does not verify: *" \
+	"$TMP/imported2" import "$TMP/state.exp" "$WRONG"
+check "a rejected import leaves nothing" test ! -e "$TMP/imported2"
+expect_error "import into a store that exists" 1 "iodb: import into $M: invalid argument: *" \
+	"$M" import "$TMP/state.exp" "$HEAD_HASH"
+
 printf '%d passed, 0 failed\n' "$passed"
