@@ -13,9 +13,8 @@
  *        │  version number), the graph blob — durable
  *        ├─ install: new tables without that memtable, with the runs; head view republished
  *        └─ journal segments wholly before the distribute point deleted, unless a holder
- *           needs them (db_journal_hold: the Merkle layer replays history from the journal
- *           at open, so it holds everything from the first segment until it has
- *           snapshots)
+ *           needs them (db_journal_hold: the Merkle layer holds the records from its
+ *           base's anchor snapshot on, lib/db/snapshot.c)
  *
  * Back-pressure: with MAX_FROZEN memtables frozen and not yet installed, the next freeze
  * waits (the leader, so every writer) for distribute to finish one; the time is counted in

@@ -13,8 +13,8 @@
  * their root sets; others drop theirs, which frees the nodes no kept set shares. A version
  * without a root set gets one on demand: the nearest ancestor that has one, plus the commit
  * records in between read back from the journal and applied in order — the same operations
- * with the same build numbers and heights give the same nodes and hashes. Snapshots (a later
- * issue) will bound that replay.
+ * with the same build numbers and heights give the same nodes and hashes. Snapshots
+ * (lib/db/snapshot.c) bound that replay.
  *
  * Locks: root sets are attached and detached under vg_lock held for writing; a reader takes
  * a reference under vg_lock held for reading. Rebuilding reads the journal with no lock held.
