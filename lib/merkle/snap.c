@@ -50,7 +50,8 @@ void mtsnap_unref(struct mtsnap *s)
 
 /* An output file: appended in chunks; bytes already in the file are compared instead. */
 struct wfile {
-	struct env_file *f;
+	struct env_file *f, *rf; /* appended to; read for comparing (files opened to append
+				  * are write-only) */
 	uint64_t pos;	   /* bytes produced so far */
 	uint64_t existing; /* bytes in the file that have not been compared yet end here */
 	uint32_t crc;
@@ -71,12 +72,16 @@ static int wf_open(struct env *env, const char *prefix, const char *ext, uint64_
 		return err_set(IODB_EINVAL, "%s: path too long", prefix);
 	RET(env_open_append(env, path, &w->f));
 	w->existing = env_file_size(w->f);
+	if (w->existing)
+		RET(env_open_read(env, path, &w->rf));
 	return 0;
 }
 
 static void wf_close(struct wfile *w)
 {
 	env_file_close(w->f);
+	env_file_close(w->rf);
+	w->rf = NULL;
 	buf_free(&w->buf);
 	mem_free(w->cmp);
 	w->f = NULL;
@@ -94,7 +99,7 @@ static int wf_flush(struct wfile *w)
 
 		if (!w->cmp && !(w->cmp = mem_alloc(WCHUNK)))
 			return err_set(IODB_ENOMEM, "out of memory writing a snapshot");
-		RET(env_file_read(w->f, w->pos, w->cmp, k, &got));
+		RET(env_file_read(w->rf, w->pos, w->cmp, k, &got));
 		if (got == k && memcmp(w->cmp, p, k) == 0) {
 			*w->reused += k;
 			w->pos += k;
