@@ -103,6 +103,12 @@ struct snaps {
 	int durable_seen; /* a durable point has passed since open */
 	char writing[NAME_MAX_LEN];
 	uint32_t floor; /* versions up to it were imported (the FLOOR file) */
+	struct {
+		uint32_t n;
+		struct mroots *r;
+	} cache[4]; /* the last root sets loaded, so that reads at old versions do not map
+		     * and check a snapshot each time */
+	uint32_t cache_next;
 	/* Statistics. */
 	uint64_t st_count, st_full_layers, st_incr_layers, st_bytes, st_reused, st_usec,
 		st_failed, st_loaded, st_load_usec, st_skipped, st_removed, st_last_height;
@@ -672,10 +678,28 @@ int db_snap_load(iodb *db, uint32_t n, const struct stores *names, struct mroots
 	at = find_snap(s, n);
 	if (at >= 0)
 		memcpy(name, s->v[at].name, NAME_MAX_LEN);
+	for (uint32_t i = 0; at >= 0 && i < 4; i++)
+		if (s->cache[i].r && s->cache[i].n == n) {
+			mroots_ref(s->cache[i].r);
+			*out = s->cache[i].r;
+			pthread_mutex_unlock(&s->mu);
+			return 0;
+		}
 	pthread_mutex_unlock(&s->mu);
 	if (at < 0)
 		return err_set(IODB_NOTFOUND, "no snapshot of version %u", n);
-	if ((rc = snap_load(db, name, names, n, out)) != 0 && rc != IODB_ENOMEM) {
+	if ((rc = snap_load(db, name, names, n, out)) == 0) {
+		struct mroots *old;
+
+		mroots_ref(*out);
+		pthread_mutex_lock(&s->mu);
+		old = s->cache[s->cache_next].r;
+		s->cache[s->cache_next].n = n;
+		s->cache[s->cache_next].r = *out;
+		s->cache_next = (s->cache_next + 1) % 4;
+		pthread_mutex_unlock(&s->mu);
+		mroots_unref(old);
+	} else if (rc != IODB_ENOMEM) {
 		/* Forget it: the walk goes on to older roots. Its files stay for a look. */
 		pthread_mutex_lock(&s->mu);
 		if ((at = find_snap(s, n)) >= 0)
@@ -896,8 +920,19 @@ static void retain(iodb *db)
 	}
 	pthread_mutex_unlock(&s->mu);
 	for (uint32_t i = 0; i < nrm; i++) {
-		if (env_remove_dir(db->env, rm[i]) != 0)
-			err_clear(); /* left behind: removed by a later pass? no: stays, harmless */
+		/* Renamed first: a crash part-way leaves a .tmp directory, which the next
+		 * snapshot removes, never a snapshot name without its files. */
+		size_t len = strlen(rm[i]);
+		char *gone = mem_alloc(len + 9);
+
+		if (gone) {
+			memcpy(gone, rm[i], len);
+			memcpy(gone + len, ".del.tmp", 9);
+		}
+		if (!gone || env_rename(db->env, rm[i], gone) != 0 ||
+		    env_remove_dir(db->env, gone) != 0)
+			err_clear(); /* left behind; a .tmp is removed by the next snapshot */
+		mem_free(gone);
 		mem_free(rm[i]);
 	}
 	mem_free(rm);
@@ -1344,6 +1379,8 @@ void db_snap_close(iodb *db)
 		pthread_join(s->th, NULL);
 	}
 	req_free(s->req);
+	for (uint32_t i = 0; i < 4; i++)
+		mroots_unref(s->cache[i].r);
 	for (uint32_t i = 0; i < s->n; i++)
 		info_free(&s->v[i]);
 	mem_free(s->v);
