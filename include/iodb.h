@@ -122,7 +122,9 @@ typedef struct iodb_options {
 						  * multiples of this; 0: none */
 	const char *const *incremental_stores; /* default NULL = every store gets
 						* incrementals; else only these (others are
-						* written in full); copied at open */
+						* written in full); copied at open, each a
+						* store name as above (else IODB_EINVAL
+						* naming the entry) */
 	uint32_t n_incremental_stores;
 	uint32_t snapshot_keep_recent; /* default 1: snapshots kept besides the newest (and
 					* the base's, and the layers they build on) */

@@ -419,10 +419,18 @@ static int options_check(const iodb_options *in, iodb_options *o)
 	if (o->snapshot_writer_limit > 16)
 		return err_set(IODB_EINVAL, "snapshot_writer_limit must be at most 16");
 	if (o->incremental_stores) {
-		for (uint32_t i = 0; i < o->n_incremental_stores; i++)
-			if (!o->incremental_stores[i] ||
-			    strlen(o->incremental_stores[i]) > IODB_MAX_STORE_NAME)
-				return err_set(IODB_EINVAL, "incremental_stores[%u] is NULL or too long", i);
+		for (uint32_t i = 0; i < o->n_incremental_stores; i++) {
+			const char *name = o->incremental_stores[i];
+
+			if (!name)
+				return err_set(IODB_EINVAL, "incremental_stores[%u] is NULL", i);
+			if (!store_name_valid((const uint8_t *)name,
+					      strnlen(name, IODB_MAX_STORE_NAME + 1)))
+				return err_set(IODB_EINVAL, "incremental_stores[%u] (\"%.80s\") is "
+							    "not a store name: at most %u letters, "
+							    "digits, '_', '-' and '.'",
+					       i, name, IODB_MAX_STORE_NAME);
+		}
 	} else if (o->n_incremental_stores) {
 		return err_set(IODB_EINVAL, "n_incremental_stores set without incremental_stores");
 	}

@@ -385,6 +385,45 @@ START_TEST(test_args_open_options)
 }
 END_TEST
 
+/* incremental_stores must name stores: each entry is checked at open, and the refusal names
+ * the bad entry. */
+START_TEST(test_args_incremental_stores)
+{
+	char *dir = tu_tmpdir("api-incr"), *sub = tu_path(dir, "store");
+	const char *good[] = {"", "bank", "a.b-c_9"};
+	const char *bad[][2] = {{"bank", "no space"}, {"acc", "a/b"},
+				{"x", "0123456789012345678901234567890123456789012345678901234567890123x"}};
+	const char *with_null[] = {"bank", NULL};
+	iodb_options o;
+	struct stat st;
+	iodb *db = NULL;
+
+	iodb_options_init(&o);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		o.incremental_stores = bad[i];
+		o.n_incremental_stores = 2;
+		ck_einval(iodb_open(sub, &o, &db));
+		ck_assert_msg(strstr(iodb_errmsg(), "incremental_stores[1]") != NULL &&
+				      strstr(iodb_errmsg(), bad[i][1]) != NULL,
+			      "the refusal does not name entry 1 (\"%s\"): %s", bad[i][1],
+			      iodb_errmsg());
+	}
+	o.incremental_stores = with_null;
+	ck_einval(iodb_open(sub, &o, &db));
+	ck_assert_ptr_nonnull(strstr(iodb_errmsg(), "incremental_stores[1]"));
+	ck_assert_ptr_null(db);
+	ck_assert_int_ne(stat(sub, &st), 0); /* nothing created */
+
+	o.incremental_stores = good;
+	o.n_incremental_stores = 3;
+	db = xopen(sub, &o);
+	xclose(db);
+	tu_rmrf(dir);
+	free(sub);
+	free(dir);
+}
+END_TEST
+
 START_TEST(test_args_strerror)
 {
 	static const int codes[] = {IODB_OK,	  IODB_NOTFOUND, IODB_EINVAL, IODB_EEXIST,
@@ -1984,6 +2023,7 @@ Suite *api_suite(void)
 
 	tc = tcase_create("args");
 	tcase_add_test(tc, test_args_open_options);
+	tcase_add_test(tc, test_args_incremental_stores);
 	tcase_add_test(tc, test_args_strerror);
 	tcase_add_test(tc, test_args_batch);
 	tcase_add_test(tc, test_args_db_calls);
