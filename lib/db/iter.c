@@ -113,6 +113,21 @@ static int find_prev(iodb_iter *u)
 	return it->ops->status(it);
 }
 
+/* Just before the first entry >= (store, key) of the internal order, where a backward walk
+ * to that point starts. A seek that failed is reported, not taken for the end of the data
+ * (last() would start afresh and lose the error, and a store would look empty). */
+static int seek_before(iodb_iter *u, uint32_t store, const uint8_t *key, size_t klen)
+{
+	struct iiter *it = u->it;
+
+	it->ops->seek(it, store, key, klen, N_MAX);
+	if (it->ops->valid(it))
+		it->ops->prev(it);
+	else if (it->ops->status(it) == 0)
+		it->ops->last(it);
+	return it->ops->status(it);
+}
+
 static int result(const iodb_iter *u, int rc)
 {
 	if (rc)
@@ -211,11 +226,7 @@ int iodb_iter_last(iodb_iter *u)
 	if (!u->has_store)
 		return IODB_NOTFOUND;
 	/* The first entry of any later store, then one back. */
-	u->it->ops->seek(u->it, u->store + 1, NULL, 0, N_MAX);
-	if (u->it->ops->valid(u->it))
-		u->it->ops->prev(u->it);
-	else
-		u->it->ops->last(u->it);
+	RET(seek_before(u, u->store + 1, NULL, 0));
 	return result(u, find_prev(u));
 }
 
@@ -246,11 +257,12 @@ int iodb_iter_prev(iodb_iter *u)
 		return err_set(IODB_EINVAL, "iodb_iter_prev: the iterator is not on an entry");
 	if (!u->backward) {
 		/* Before the current key's entries. */
-		u->it->ops->seek(u->it, u->store, u->key.p, u->key.len, N_MAX);
-		if (u->it->ops->valid(u->it))
-			u->it->ops->prev(u->it);
-		else
-			u->it->ops->last(u->it);
+		int rc = seek_before(u, u->store, u->key.p, u->key.len);
+
+		if (rc) {
+			u->valid = 0;
+			return rc;
+		}
 	}
 	return result(u, find_prev(u));
 }

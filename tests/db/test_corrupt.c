@@ -19,6 +19,10 @@
  *   - the IODB identity file damaged in any way: IODB_ECORRUPT naming it.
  *
  * Trials run on a scratch copy restored from memory before each one.
+ *
+ * The "runs" case damages run files instead: every byte of a run holding four stores, and
+ * walks each store forward, backward, from a seek and with turns; a walk gives the store's
+ * entries exactly or stops with IODB_ECORRUPT naming the run (never a short or empty store).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -30,6 +34,12 @@
 
 #include "journal/journal.h"
 #include "testutil.h"
+
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#else
+#define SANITIZED 0
+#endif
 
 #define NKEYS 10
 #define SEGBYTES 4096
@@ -989,6 +999,262 @@ START_TEST(test_hostile_random)
 }
 END_TEST
 
+/* ---- Iterator walks over damaged runs ------------------------------------------------- */
+
+/*
+ * Four stores in the same runs (two flushes: two runs in one shard, blocks of 256 bytes, so
+ * blocks hold the end of one store and the start of the next) and no block cache, so every
+ * block a walk needs is read, and checked, again. For each damaged byte, every walk over
+ * every store (from the first key, the last, a seek, with turns) must either give exactly
+ * the store's entries in order or stop with IODB_ECORRUPT naming the run: never end early,
+ * and never show a store as empty.
+ */
+#define WALK_KEYS 60
+
+static const char *const walk_stores[4] = {NULL, "a", "b", "c"};
+
+struct wstore {
+	char key[WALK_KEYS][8], val[WALK_KEYS][40];
+	int n;
+};
+
+struct walk_stats {
+	long corrupt, backward_corrupt, last_corrupt;
+};
+
+static void walk_value(int st, int k, int gen, char *val)
+{
+	uint64_t h = ((uint64_t)st << 40) ^ ((uint64_t)k << 20) ^ (uint64_t)gen;
+
+	(void)tu_rand(&h);
+	snprintf(val, 40, "%d.%03d.%d.%016llx", st, k, gen, (unsigned long long)tu_rand(&h));
+}
+
+/* Version 1 puts keys 0, 2, 4, ... of every store, version 2 overwrites every third, deletes
+ * every fifth and adds the odd ones below 20; each is flushed to a run of its own. */
+static void walk_build(const char *dir, struct wstore want[4])
+{
+	iodb_options o;
+	iodb_batch *b;
+	iodb *db;
+	char key[8], val[40];
+
+	iodb_options_init(&o);
+	o.merkle = 0;
+	o.sync = 0;
+	o.auto_compaction = 0;
+	o.block_bytes = 256;
+	ck_ok(iodb_open(dir, &o, &db));
+	for (int gen = 1; gen <= 2; gen++) {
+		ck_ok(iodb_batch_new(&b));
+		for (int st = 0; st < 4; st++)
+			for (int k = 0; k < WALK_KEYS; k++) {
+				snprintf(key, sizeof(key), "key%03d", k);
+				walk_value(st, k, gen, val);
+				if (gen == 1 && k % 2 == 0)
+					ck_ok(iodb_batch_put(b, walk_stores[st], key, 6, val,
+							     strlen(val)));
+				else if (gen == 2 && k % 2 == 0 && k % 5 == 0)
+					ck_ok(iodb_batch_del(b, walk_stores[st], key, 6));
+				else if (gen == 2 && (k % 3 == 0 || (k % 2 && k < 20)))
+					ck_ok(iodb_batch_put(b, walk_stores[st], key, 6, val,
+							     strlen(val)));
+			}
+		ck_ok(iodb_update(db, gen == 1 ? "v1" : "v2", 2, b));
+		iodb_batch_free(b);
+		ck_ok(iodb_flush(db));
+	}
+	ck_ok(iodb_close(db));
+	for (int st = 0; st < 4; st++) {
+		struct wstore *w = &want[st];
+
+		w->n = 0;
+		for (int k = 0; k < WALK_KEYS; k++) {
+			int gen = k % 2 == 0 && k % 5 == 0 ? 0
+				  : k % 3 == 0 || (k % 2 && k < 20) ? 2
+				  : k % 2 == 0 ? 1 : 0;
+
+			if (!gen)
+				continue;
+			snprintf(w->key[w->n], 8, "key%03d", k);
+			walk_value(st, k, gen, w->val[w->n]);
+			w->n++;
+		}
+	}
+}
+
+/* One step of a walk that should be at entry idx (off the end when outside 0..n-1). Returns
+ * whether the walk goes on; a stop is checked to be the right one. */
+static int walk_step(iodb_iter *it, int rc, const struct wstore *w, long idx, const char *run,
+		     const char *what)
+{
+	const void *k, *v;
+	size_t kl, vl;
+
+	if (rc == IODB_ECORRUPT) {
+		REQUIRE(strstr(iodb_errmsg(), run), "%s: \"%s\" does not name %s", what,
+			iodb_errmsg(), run);
+		return 0;
+	}
+	if (idx < 0 || idx >= w->n) {
+		REQUIRE(rc == IODB_NOTFOUND, "%s: past the end: rc %d", what, rc);
+		return 0;
+	}
+	REQUIRE(rc == IODB_OK, "%s: entry %ld of %d: rc %d (%s)", what, idx, w->n, rc,
+		iodb_errmsg());
+	REQUIRE(iodb_iter_key(it, &k, &kl) == 0 && iodb_iter_value(it, &v, &vl) == 0,
+		"%s: no entry", what);
+	REQUIRE(kl == 6 && memcmp(k, w->key[idx], 6) == 0, "%s: entry %ld: key %.*s, want %s",
+		what, idx, (int)kl, (const char *)k, w->key[idx]);
+	REQUIRE(vl == strlen(w->val[idx]) && memcmp(v, w->val[idx], vl) == 0,
+		"%s: %s: wrong value", what, w->key[idx]);
+	return 1;
+}
+
+/* Start with `start` (F first, L last, S seek to key030), move `dir` (+1 next, -1 prev) `turn`
+ * times (or to the end when turn < 0), then the other way until the walk stops. Returns
+ * IODB_ECORRUPT if it stopped on damage, else 0; *backward: the stop was a backward move or
+ * iodb_iter_last, *at_last: iodb_iter_last itself. */
+static int walk(iodb_iter *it, const struct wstore *w, char start, int dir, int turn,
+		const char *run, const char *what, int *backward, int *at_last)
+{
+	long idx;
+	int rc, moves = 0;
+
+	if (start == 'F') {
+		idx = 0;
+		rc = iodb_iter_first(it);
+	} else if (start == 'L') {
+		idx = w->n - 1;
+		rc = iodb_iter_last(it);
+	} else {
+		for (idx = 0; idx < w->n && strcmp(w->key[idx], "key030") < 0; idx++)
+			;
+		rc = iodb_iter_seek(it, "key030", 6);
+	}
+	*backward = *at_last = start == 'L';
+	while (walk_step(it, rc, w, idx, run, what)) {
+		*at_last = 0;
+		if (turn >= 0 && moves++ == turn)
+			dir = -dir;
+		idx += dir;
+		*backward = dir < 0;
+		rc = dir > 0 ? iodb_iter_next(it) : iodb_iter_prev(it);
+	}
+	return rc == IODB_ECORRUPT ? rc : 0;
+}
+
+static void walk_all(const char *dir, const struct wstore want[4], const char *run,
+		     const char *what, struct walk_stats *ws)
+{
+	static const struct {
+		char start;
+		int dir, turn;
+	} plan[] = {{'F', 1, -1}, {'L', -1, -1}, {'S', 1, -1}, {'S', -1, -1},
+		    {'F', 1, WALK_KEYS / 4}, {'L', -1, WALK_KEYS / 4}};
+	iodb_options o;
+	iodb *db;
+	int rc;
+
+	iodb_options_init(&o);
+	o.merkle = 0;
+	o.create_if_missing = 0;
+	o.auto_compaction = 0;
+	o.block_cache_bytes = 0;
+	rc = iodb_open(dir, &o, &db);
+	REQUIRE(rc == 0, "%s: open: %s", what, iodb_errmsg()); /* open reads no run */
+	for (int st = 0; st < 4; st++)
+		for (size_t p = 0; p < sizeof(plan) / sizeof(plan[0]); p++) {
+			iodb_iter *it;
+			int backward = 0, at_last = 0;
+
+			rc = iodb_iter_open(db, NULL, walk_stores[st], &it);
+			if (rc == IODB_ECORRUPT) {
+				walk_step(NULL, rc, &want[st], 0, run, what);
+				ws->corrupt++;
+				continue;
+			}
+			REQUIRE(rc == 0, "%s: iter_open: %s", what, iodb_errmsg());
+			if (walk(it, &want[st], plan[p].start, plan[p].dir, plan[p].turn, run, what,
+				 &backward, &at_last)) {
+				ws->corrupt++;
+				ws->backward_corrupt += backward;
+				ws->last_corrupt += at_last;
+			}
+			iodb_iter_close(it);
+		}
+	REQUIRE(iodb_close(db) == 0, "%s: close: %s", what, iodb_errmsg());
+}
+
+/* The run files of dir/shards, sorted (the manifest's 20-digit names). */
+static int walk_runs(const char *dir, char names[2][32])
+{
+	char *sd = tu_path(dir, "shards");
+	DIR *d = opendir(sd);
+	struct dirent *e;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)) != NULL)
+		if (strlen(e->d_name) == 24 && strcmp(e->d_name + 20, ".run") == 0) {
+			ck_assert_int_lt(n, 2);
+			snprintf(names[n++], 32, "%s", e->d_name);
+		}
+	closedir(d);
+	free(sd);
+	if (n == 2 && strcmp(names[0], names[1]) > 0) {
+		char t[32];
+
+		memcpy(t, names[0], 32);
+		memcpy(names[0], names[1], 32);
+		memcpy(names[1], t, 32);
+	}
+	return n;
+}
+
+START_TEST(test_walks_over_damaged_runs)
+{
+	char *dir = tu_tmpdir("walks"), names[2][32], what[96];
+	struct wstore want[4];
+	struct walk_stats ws = {0};
+	long trials = 0;
+
+	walk_build(dir, want);
+	ck_assert_int_eq(walk_runs(dir, names), 2);
+	walk_all(dir, want, names[0], "undamaged", &ws);
+	ck_assert_int_eq(ws.corrupt, 0);
+	for (int r = 0; r < 2; r++) {
+		char *sd = tu_path(dir, "shards"), *path = tu_path(sd, names[r]);
+		unsigned char *d;
+		size_t len;
+
+		ck_ok(tu_read_file(path, &d, &len));
+		/* Every byte of the first run; every 7th of the second (and of both under the
+		 * sanitizers, every 29th). */
+		for (size_t x = 0; x < len; x += SANITIZED ? 29 : r ? 7 : 1) {
+			d[x] ^= flip_mask(x);
+			REQUIRE(tu_write_file(path, d, len) == 0, "cannot write %s", path);
+			d[x] ^= flip_mask(x);
+			snprintf(what, sizeof(what), "%s: byte %zu flipped", names[r], x);
+			walk_all(dir, want, names[r], what, &ws);
+			trials++;
+		}
+		ck_ok(tu_write_file(path, d, len));
+		free(d);
+		free(path);
+		free(sd);
+	}
+	printf("walks: %ld damaged runs, %ld walks stopped by IODB_ECORRUPT (%ld going backward, "
+	       "%ld at iodb_iter_last)\n", trials, ws.corrupt, ws.backward_corrupt, ws.last_corrupt);
+	/* The damage was seen, going backward too, iodb_iter_last included. */
+	ck_assert_int_gt(ws.corrupt, trials);
+	ck_assert_int_gt(ws.backward_corrupt, trials / 4);
+	ck_assert_int_gt(ws.last_corrupt, 0);
+	tu_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
 static Suite *corrupt_suite(void)
 {
 	Suite *s = suite_create("corrupt");
@@ -1005,6 +1271,11 @@ static Suite *corrupt_suite(void)
 	tc = tcase_create("hostile");
 	tcase_add_test(tc, test_hostile_reframed);
 	tcase_add_test(tc, test_hostile_random);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("runs");
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, test_walks_over_damaged_runs);
 	suite_add_tcase(s, tc);
 	return s;
 }
