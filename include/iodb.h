@@ -69,6 +69,9 @@ IODB_API const char *iodb_errmsg(void);
 #define IODB_MAX_VALUE (256u << 20)
 #define IODB_MAX_VID 255u
 #define IODB_MAX_STORE_NAME 64u
+/* Heights run from options.initial_height up to this, 2^63-1 (IAVL versions are signed
+ * 64-bit): an update that would pass it is refused with IODB_EINVAL. */
+#define IODB_MAX_HEIGHT 0x7fffffffffffffffull
 
 typedef struct iodb iodb;
 typedef struct iodb_batch iodb_batch;
@@ -91,7 +94,8 @@ typedef struct iodb_options {
 	uint64_t group_commit_bytes;    /* default 4 MiB: most journal bytes one fsync covers */
 	/* Merkle layer. */
 	int merkle;              /* default 1: IAVL root hashes and proofs for every version */
-	uint64_t initial_height; /* default 1: the height (IAVL version) of the first version */
+	uint64_t initial_height; /* default 1: the height (IAVL version) of the first version;
+				  * 1 to IODB_MAX_HEIGHT */
 	uint32_t merkle_threads; /* default 2: threads hashing a large version's dirty nodes */
 	/* Shards (since options version 2). */
 	uint64_t memtable_bytes;    /* default 32 MiB: the memtable is frozen and distributed to

@@ -382,8 +382,11 @@ static int options_check(const iodb_options *in, iodb_options *o)
 	if (in->group_commit_bytes)
 		o->group_commit_bytes = in->group_commit_bytes;
 	o->merkle = in->merkle;
-	if (in->initial_height)
-		o->initial_height = in->initial_height;
+	if (in->initial_height == 0 || in->initial_height > IODB_MAX_HEIGHT)
+		return err_set(IODB_EINVAL, "initial_height is %llu: heights are 1 to "
+					    "IODB_MAX_HEIGHT (2^63-1)",
+			       (unsigned long long)in->initial_height);
+	o->initial_height = in->initial_height;
 	if (in->merkle_threads)
 		o->merkle_threads = in->merkle_threads;
 	if (in->version >= 2) {

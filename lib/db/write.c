@@ -239,7 +239,7 @@ static void writer_commit(const struct writer *w, uint32_t parent, uint64_t heig
 
 static uint64_t first_height(const iodb *db)
 {
-	return db->o.initial_height ? db->o.initial_height : 1;
+	return db->o.initial_height; /* 1 to IODB_MAX_HEIGHT: options_check */
 }
 
 /* Below these many operations in a group, the commit leader does its work alone (measured
@@ -293,6 +293,8 @@ static int lead_updates(iodb *db, struct writer *first, struct writer *last)
 	int async, overlap;
 	struct vgraph *g = &db->vg;
 	uint32_t n = g->next_n, parent = g->head, nvalid = 0;
+	/* Past IODB_MAX_HEIGHT (0: wrapped, a head written with a larger initial_height by an
+	 * older library) an update is refused before anything is written. */
 	uint64_t height = parent ? vg_get(g, parent)->height + 1 : first_height(db);
 	struct mroots *mr;
 	struct writer *w;
@@ -319,6 +321,12 @@ static int lead_updates(iodb *db, struct writer *first, struct writer *last)
 			snprintf(w->msg, sizeof(w->msg), "%s",
 				 "a retained version has this ID (an ID is free again once its "
 				 "version is discarded)");
+		if (!w->rc && (height == 0 || height > IODB_MAX_HEIGHT)) {
+			w->rc = IODB_EINVAL;
+			snprintf(w->msg, sizeof(w->msg),
+				 "the new version's parent has height %llu: heights end at "
+				 "IODB_MAX_HEIGHT (2^63-1)", (unsigned long long)(height - 1));
+		}
 		if (!w->rc) {
 			w->n = n;
 			w->parent = parent;

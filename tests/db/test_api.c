@@ -14,6 +14,8 @@
  * tu_tmpdir and are removed at the end of each test.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1208,6 +1210,138 @@ START_TEST(test_versions_clean)
 }
 END_TEST
 
+/* Total bytes of the files in dir/journal. */
+static long long journal_bytes(const char *dir)
+{
+	char *jd = tu_path(dir, "journal");
+	DIR *d = opendir(jd);
+	struct dirent *e;
+	long long n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.') {
+			char *p = tu_path(jd, e->d_name);
+
+			n += tu_file_size(p);
+			free(p);
+		}
+	closedir(d);
+	free(jd);
+	return n;
+}
+
+struct height_race {
+	iodb *db;
+	int thread, ok, refused;
+};
+
+static void *height_racer(void *arg)
+{
+	struct height_race *r = arg;
+
+	for (int i = 0; i < 5; i++) {
+		char vid[16];
+		int rc;
+
+		snprintf(vid, sizeof(vid), "t%d.%d", r->thread, i);
+		rc = iodb_update(r->db, vid, strlen(vid), NULL);
+		if (rc == IODB_OK)
+			r->ok++;
+		else if (rc == IODB_EINVAL && strstr(iodb_errmsg(), "IODB_MAX_HEIGHT"))
+			r->refused++;
+	}
+	return NULL;
+}
+
+/* Heights end at IODB_MAX_HEIGHT: initial_height outside 1..IODB_MAX_HEIGHT is refused at
+ * open, and an update past the end is refused before anything is written, alone, in a group
+ * and on a branch; the store stays usable and reopens. */
+START_TEST(test_versions_height_limit)
+{
+	char *dir = tu_tmpdir("api-height"), *sub = tu_path(dir, "never");
+	const uint64_t max = IODB_MAX_HEIGHT;
+	const uint64_t bad[] = {0, max + 1, UINT64_MAX};
+	struct height_race race[4];
+	pthread_t th[4];
+	struct tu_vlist l;
+	iodb_options o;
+	iodb *db = NULL;
+	long long jb;
+	int ok = 0, refused = 0;
+
+	ck_assert_uint_eq(max, (uint64_t)INT64_MAX);
+	iodb_options_init(&o);
+	o.snapshot_interval = o.incremental_snapshot_interval = 0;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		o.initial_height = bad[i];
+		ck_einval(iodb_open(sub, &o, &db));
+		ck_assert_ptr_null(db);
+		ck_assert_int_lt(tu_file_size(sub), 0); /* nothing created */
+	}
+
+	o.initial_height = max - 1;
+	db = xopen(dir, &o);
+	commit(db, "a", "+k=a");
+	commit(db, "b", "+k=b");
+	l = versions_of(db);
+	ck_assert_uint_eq(l.n, 2);
+	ck_assert_uint_eq(l.v[0].height, max - 1);
+	ck_assert_uint_eq(l.v[1].height, max);
+	free(l.v);
+	jb = journal_bytes(dir);
+	ck_einval(commit_rc(db, "c", "+k=c", (const char *)NULL));
+	ck_assert_msg(strstr(iodb_errmsg(), "IODB_MAX_HEIGHT"), "message: %s", iodb_errmsg());
+	ck_einval(commit_rc(db, "c", (const char *)NULL));
+	ck_assert_int_eq(journal_bytes(dir), jb);
+	expect_head(db, "b");
+	expect(db, "k", "b");
+	expect_no_version(db, "c");
+
+	/* A branch from "a" has height max: allowed, and the end again after it. */
+	ck_ok(iodb_checkout(db, "a", 1));
+	commit(db, "b2", "+k=b2");
+	ck_einval(commit_rc(db, "c2", (const char *)NULL));
+	ck_ok(iodb_rollback(db, "a", 1));
+	xclose(db);
+
+	/* Reopen (any initial_height: the first version's height is in the journal). */
+	o.initial_height = 1;
+	db = xopen(dir, &o);
+	expect_head(db, "a");
+	l = versions_of(db);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_uint_eq(l.v[0].height, max - 1);
+	free(l.v);
+
+	/* Concurrent updates (some in one commit group): exactly one more fits. */
+	for (int t = 0; t < 4; t++) {
+		race[t] = (struct height_race){db, t, 0, 0};
+		ck_assert_int_eq(pthread_create(&th[t], NULL, height_racer, &race[t]), 0);
+	}
+	for (int t = 0; t < 4; t++) {
+		ck_assert_int_eq(pthread_join(th[t], NULL), 0);
+		ok += race[t].ok;
+		refused += race[t].refused;
+	}
+	ck_assert_int_eq(ok, 1);
+	ck_assert_int_eq(refused, 19);
+	l = versions_of(db);
+	ck_assert_uint_eq(l.n, 2);
+	ck_assert_uint_eq(l.v[1].height, max);
+	free(l.v);
+	xclose(db);
+	db = xopen(dir, &o);
+	l = versions_of(db);
+	ck_assert_uint_eq(l.n, 2);
+	free(l.v);
+	xclose(db);
+	free(sub);
+	tu_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
 START_TEST(test_versions_keep_option)
 {
 	char *dir = tu_tmpdir("api-ver");
@@ -2041,6 +2175,7 @@ Suite *api_suite(void)
 	tcase_add_test(tc, test_versions_branches);
 	tcase_add_test(tc, test_versions_clean);
 	tcase_add_test(tc, test_versions_keep_option);
+	tcase_add_test(tc, test_versions_height_limit);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("snapshots");
