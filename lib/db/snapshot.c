@@ -40,7 +40,7 @@
 #define META_MAGIC "IODBSNAP"
 #define PLAN_MAGIC "IODBPLAN"
 #define META_FORMAT 1
-#define NAME_MAX_LEN 48
+#define NAME_MAX_LEN 64
 
 /* One layer of a store's chain: the snapshot directory its files are in and the store's
  * file number there. */
@@ -111,7 +111,8 @@ struct snaps {
 	uint32_t cache_next;
 	/* Statistics. */
 	uint64_t st_count, st_full_layers, st_incr_layers, st_bytes, st_reused, st_usec,
-		st_failed, st_loaded, st_load_usec, st_skipped, st_removed, st_last_height;
+		st_failed, st_loaded, st_load_usec, st_skipped, st_removed, st_last_height,
+		st_already;
 };
 
 /* ---- Small helpers ------------------------------------------------------------------- */
@@ -127,9 +128,23 @@ static char *snap_path(iodb *db, const char *name)
 	return p;
 }
 
-static void snap_name(char out[NAME_MAX_LEN], uint64_t height, uint32_t n)
+/* Generation 0 is snapshot-<height>-<n>; a later one (a version written again after its
+ * snapshot failed to load) adds -<gen>. */
+static void snap_name(char out[NAME_MAX_LEN], uint64_t height, uint32_t n, uint32_t gen)
 {
-	snprintf(out, NAME_MAX_LEN, "snapshot-%020llu-%010u", (unsigned long long)height, n);
+	if (gen)
+		snprintf(out, NAME_MAX_LEN, "snapshot-%020llu-%010u-%u", (unsigned long long)height,
+			 n, gen);
+	else
+		snprintf(out, NAME_MAX_LEN, "snapshot-%020llu-%010u", (unsigned long long)height, n);
+}
+
+/* Order of two directory names of one version: by length, then bytes (so -10 follows -9). */
+static int name_order(const char *a, const char *b)
+{
+	size_t x = strlen(a), y = strlen(b);
+
+	return x != y ? (x < y ? -1 : 1) : strcmp(a, b);
 }
 
 /* The writer id of a snapshot directory (assigned at first sight; ids are never reused). */
@@ -165,6 +180,24 @@ static int find_snap(const struct snaps *s, uint32_t n)
 			hi = mid;
 	}
 	return lo < s->n && s->v[lo].n == n ? (int)lo : -1;
+}
+
+/* Does a complete snapshot, or the chain the next incremental builds on, use directory
+ * name? Such a directory is never removed or written again. Under s->mu. */
+static int dir_in_use(const struct snaps *s, const char *name)
+{
+	for (uint32_t i = 0; i < s->n; i++) {
+		if (strcmp(s->v[i].name, name) == 0)
+			return 1;
+		for (uint32_t d = 0; d < s->v[i].ndeps; d++)
+			if (strcmp(s->v[i].deps[d], name) == 0)
+				return 1;
+	}
+	for (uint32_t c = 0; c < s->nchains; c++)
+		for (uint32_t k = 0; k < s->chains[c].nl; k++)
+			if (strcmp(s->chains[c].l[k].dir, name) == 0)
+				return 1;
+	return 0;
 }
 
 static void info_free(struct snapinfo *i)
@@ -329,6 +362,9 @@ static int meta_decode(const uint8_t *p, size_t len, const char *path, struct sm
 			    rd_u32(&r, &l->m.crc_keys) || rd_bytes(&r, 1, &x) || *x > 1)
 				goto bad;
 			l->m.full = *x;
+			for (uint32_t j = 0; j < k; j++) /* a chain never has a directory twice */
+				if (strcmp(s->l[j].dir, l->dir) == 0)
+					goto bad;
 		}
 	}
 	if (rd_left(&r) == 0)
@@ -430,8 +466,16 @@ static int insert_info(struct snaps *s, struct snapinfo *i)
 	}
 	while (at < s->n && s->v[at].n < i->n)
 		at++;
-	if (at < s->n && s->v[at].n == i->n) { /* two directories for one version: keep one */
-		info_free(i);
+	if (at < s->n && s->v[at].n == i->n) {
+		/* Two directories for one version: a snapshot was written again after the
+		 * first failed to load (snap_write never rewrites one in place). Keep the
+		 * later generation. */
+		if (name_order(i->name, s->v[at].name) > 0) {
+			info_free(&s->v[at]);
+			s->v[at] = *i;
+		} else {
+			info_free(i);
+		}
 		return 0;
 	}
 	memmove(s->v + at + 1, s->v + at, (s->n - at) * sizeof(*s->v));
@@ -713,8 +757,15 @@ int db_snap_load(iodb *db, uint32_t n, const struct stores *names, struct mroots
 	} else if (rc != IODB_ENOMEM) {
 		/* Forget it: the walk goes on to older roots. Its files stay for a look. */
 		pthread_mutex_lock(&s->mu);
-		if ((at = find_snap(s, n)) >= 0)
+		if ((at = find_snap(s, n)) >= 0) {
+			/* The next incremental must not build on layers that may be damaged. */
+			for (uint32_t d = 0; d < s->v[at].ndeps && s->nchains; d++)
+				for (uint32_t c = 0; c < s->nchains; c++)
+					for (uint32_t k = 0; k < s->chains[c].nl; k++)
+						if (strcmp(s->chains[c].l[k].dir, s->v[at].deps[d]) == 0)
+							s->nchains = 0;
 			drop_snap(s, (uint32_t)at);
+		}
 		s->st_skipped++;
 		pthread_mutex_unlock(&s->mu);
 	}
@@ -1061,7 +1112,8 @@ static int rm_stale_tmp(void *ctx, const char *name)
 	size_t len = strlen(name);
 
 	if (strncmp(name, "snapshot-", 9) == 0 && len > 4 && strcmp(name + len - 4, ".tmp") == 0 &&
-	    strncmp(name, db->snaps->writing, len - 4) != 0) {
+	    !(strlen(db->snaps->writing) == len - 4 &&
+	      strncmp(name, db->snaps->writing, len - 4) == 0)) {
 		char *p = snap_path(db, name);
 
 		if (p && env_remove_dir(db->env, p) != 0)
@@ -1088,7 +1140,23 @@ static int snap_write(iodb *db, struct snapreq *q)
 
 	buf_init(&plan);
 	buf_init(&meta);
-	snap_name(name, q->height, q->n);
+	pthread_mutex_lock(&s->mu);
+	if (find_snap(s, q->n) >= 0) {
+		/* This version has a snapshot: it stays as it is. Writing it again would
+		 * remove or rewrite layers that it and later snapshots are made of. */
+		s->st_already++;
+		pthread_mutex_unlock(&s->mu);
+		goto err;
+	}
+	/* A directory of this version's name that some snapshot or the chain still uses (its
+	 * own snapshot failed to load, but a later one builds on its layers) is kept: this
+	 * snapshot takes the next generation's name. */
+	for (uint32_t gen = 0;; gen++) {
+		snap_name(name, q->height, q->n, gen);
+		if (!dir_in_use(s, name))
+			break;
+	}
+	pthread_mutex_unlock(&s->mu);
 	snprintf(tmpname, sizeof(tmpname), "%s.tmp", name);
 	if (!root || !(tmp = snap_path(db, tmpname)) || !(final = snap_path(db, name)) ||
 	    !(w = mem_calloc(n ? n : 1, sizeof(*w))) ||
@@ -1119,6 +1187,11 @@ static int snap_write(iodb *db, struct snapreq *q)
 			}
 		}
 	}
+	/* A new id for this write: one an earlier process-lifetime write of the name had
+	 * (removed since, having failed to load) stamped nodes that may lie elsewhere now. */
+	for (uint32_t i = 0; i < s->nwids; i++)
+		if (strcmp(s->wids[i].dir, name) == 0)
+			s->wids[i] = s->wids[--s->nwids];
 	wid = wid_of(s, name);
 	pthread_mutex_unlock(&s->mu);
 	if (!wid) {
@@ -1130,7 +1203,7 @@ static int snap_write(iodb *db, struct snapreq *q)
 	err_clear();
 	ERR(plan_encode(q, w, n, &plan));
 	if (env_exists(db->env, final)) {
-		/* A complete snapshot of this version that failed to load, or was forgotten. */
+		/* A snapshot of this version that failed to load and that nothing builds on. */
 		ERR(env_remove_dir(db->env, final));
 	}
 	if (env_exists(db->env, tmp) && !plan_matches(db, tmp, &plan))
@@ -1418,14 +1491,14 @@ int db_snap_stats(iodb *db, struct buf *out)
 		       "\"incremental_layers\": %llu, \"bytes_written\": %llu, "
 		       "\"bytes_resumed\": %llu, \"write_usec\": %llu, \"failed\": %llu, "
 		       "\"loaded\": %llu, \"load_usec\": %llu, \"skipped\": %llu, \"removed\": %llu, "
-		       "\"last_height\": %llu, \"anchor\": %u}",
+		       "\"last_height\": %llu, \"anchor\": %u, \"already\": %llu}",
 		       s->n, (unsigned long long)s->st_count, (unsigned long long)s->st_full_layers,
 		       (unsigned long long)s->st_incr_layers, (unsigned long long)s->st_bytes,
 		       (unsigned long long)s->st_reused, (unsigned long long)s->st_usec,
 		       (unsigned long long)s->st_failed, (unsigned long long)s->st_loaded,
 		       (unsigned long long)s->st_load_usec, (unsigned long long)s->st_skipped,
 		       (unsigned long long)s->st_removed, (unsigned long long)s->st_last_height,
-		       s->anchor);
+		       s->anchor, (unsigned long long)s->st_already);
 	pthread_mutex_unlock(&s->mu);
 	return buf_append(out, tmp, (size_t)len);
 }

@@ -479,8 +479,18 @@ expect_error "verify-proof against an unknown version" 1 "iodb: root hash: not f
 
 # Merkle snapshots and state sync.
 quiet "snapshot" "$M" snapshot
+BEFORE_HASH=$("$IODB" "$M" hash)
+cp -r "$M/snapshots" "$TMP/snapshots-before"
 quiet "snapshot incremental" "$M" snapshot incremental
+quiet "snapshot incremental of a version that has one" "$M" snapshot incremental
+check "a version's snapshot is left as it was by the repeats" diff -r "$TMP/snapshots-before" "$M/snapshots"
+quiet "and full again" "$M" snapshot
+check "and by a full one" diff -r "$TMP/snapshots-before" "$M/snapshots"
 check "a snapshot directory" test -n "$(ls "$M/snapshots" | grep '^snapshot-')"
+quiet "clean after the repeats" "$M" clean 1
+quiet "flush after the repeats" "$M" flush
+quiet "and a second flush (the first's freeze distributed)" "$M" flush
+expect "the same commit hash from the snapshot" 0 "$BEFORE_HASH" "$M" hash
 expect_error "snapshot with a bad argument" 2 "iodb: snapshot: expected nothing or 'incremental'*" \
 	"$M" snapshot partial
 HEAD_HASH=$("$IODB" "$M" hash)

@@ -8,6 +8,9 @@
  *   corrupt      a damaged or truncated snapshot file: the open falls back to an older
  *                snapshot or the journal (right hashes), or, with nothing to fall back to,
  *                fails with IODB_ECORRUPT naming the file
+ *   same_version a version that has a snapshot is not written again (twice at one head, and
+ *                at a checked-out older version that later snapshots build on); pruning,
+ *                flush and reopen keep every hash
  *   incremental  an incremental layer holds only what changed; a reopen merges the chain
  *   export       export/import round trip (same hashes, key-values, proofs, and the same
  *                hashes for the changesets that follow); a tampered, cut or unexpected
@@ -319,6 +322,96 @@ START_TEST(test_corrupt_no_fallback)
 }
 END_TEST
 
+/* No file of a complete snapshot is empty (a layer always holds a record or a key). */
+static void no_empty_files(const char *dir)
+{
+	char names[64][64];
+	int n = list_snaps(dir, names, 64);
+
+	for (int i = 0; i < n; i++) {
+		char sub[1024];
+		DIR *d;
+		struct dirent *e;
+
+		snprintf(sub, sizeof(sub), "%.900s/snapshots/%.63s", dir, names[i]);
+		ck_assert_ptr_nonnull(d = opendir(sub));
+		while ((e = readdir(d)) != NULL) {
+			char path[1536];
+
+			if (e->d_name[0] == '.' || strstr(e->d_name, ".keys"))
+				continue;
+			snprintf(path, sizeof(path), "%s/%.255s", sub, e->d_name);
+			ck_assert_msg(tu_file_size(path) > 0, "%s is empty", path);
+		}
+		closedir(d);
+	}
+}
+
+/* Snapshotting a version that has a snapshot leaves it as it is: twice at one head (full
+ * and incremental), and at a checked-out older version that later snapshots build on. Then
+ * pruning, flushing and reopening: every retained hash is right. Before the fix the second
+ * snapshot rewrote its own directory with empty layers and the reopen failed. */
+START_TEST(test_same_version)
+{
+	char *dir = tu_tmpdir("snap");
+	uint64_t rng = tu_seed(16);
+	struct hist h = {0};
+	iodb_options o;
+	iodb *db;
+	char vid[32];
+
+	opts(&o);
+	o.incremental_snapshot_interval = 1000000; /* explicit snapshots may be incremental */
+	o.snapshot_interval = 0;
+	ck_ok(iodb_open(dir, &o, &db));
+	for (int i = 1; i <= 20; i++) {
+		snprintf(vid, sizeof(vid), "v%d", i);
+		commit(db, &h, &rng, vid, 20, 300);
+	}
+	ck_ok(iodb_merkle_snapshot(db, 0));
+	ck_ok(iodb_merkle_snapshot(db, 0));
+	ck_ok(iodb_merkle_snapshot(db, 1));
+	ck_assert_double_eq(tu_stat(db, "merkle_snapshots", "count"), 1);
+	ck_assert_double_eq(tu_stat(db, "merkle_snapshots", "already"), 2);
+	no_empty_files(dir);
+	/* X = v20 has one; Y = v30 builds on it; back to X, snapshot again both ways. */
+	for (int i = 21; i <= 30; i++) {
+		snprintf(vid, sizeof(vid), "v%d", i);
+		commit(db, &h, &rng, vid, 20, 300);
+	}
+	ck_ok(iodb_merkle_snapshot(db, 0));
+	ck_ok(iodb_checkout(db, "v20", 3));
+	ck_ok(iodb_merkle_snapshot(db, 0));
+	ck_ok(iodb_merkle_snapshot(db, 1));
+	for (int i = 1; i <= 10; i++) {
+		snprintf(vid, sizeof(vid), "w%d", i);
+		commit(db, &h, &rng, vid, 20, 300);
+	}
+	ck_ok(iodb_merkle_snapshot(db, 0));
+	ck_ok(iodb_merkle_snapshot(db, 0));
+	no_empty_files(dir);
+	ck_ok(iodb_close(db));
+	ck_ok(iodb_open(dir, &o, &db));
+	ck_assert_uint_eq(check_hashes(db, &h), 40);
+	/* Reopened with the head snapshotted: once more, then prune and make it durable. */
+	ck_ok(iodb_merkle_snapshot(db, 0));
+	ck_ok(iodb_clean(db, 5));
+	ck_ok(iodb_flush(db));
+	ck_ok(iodb_flush(db));
+	ck_ok(iodb_close(db));
+	no_empty_files(dir);
+	ck_ok(iodb_open(dir, &o, &db));
+	ck_assert_uint_eq(check_hashes(db, &h), 5);
+	ck_ok(iodb_close(db));
+	o.merkle = 0;
+	ck_ok(iodb_open(dir, &o, &db)); /* the key-values without the Merkle layer too */
+	ck_ok(iodb_close(db));
+	free(h.v);
+	tu_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
 START_TEST(test_incremental)
 {
 	char *dir = tu_tmpdir("snap");
@@ -535,6 +628,7 @@ int main(void)
 	tcase_add_test(tc, test_released);
 	tcase_add_test(tc, test_corrupt);
 	tcase_add_test(tc, test_corrupt_no_fallback);
+	tcase_add_test(tc, test_same_version);
 	tcase_add_test(tc, test_incremental);
 	tcase_add_test(tc, test_export_import);
 	suite_add_tcase(s, tc);
