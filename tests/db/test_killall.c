@@ -17,7 +17,8 @@
  *   - the open succeeds, and the run files on disk are exactly those the shard map names;
  *   - the versions are the model's after every acknowledged step, or after one more;
  *   - every retained version's commit hash is the one acknowledged when it was created, and
- *     its key-values (every key, scans both ways, seeks) are the model's;
+ *     its key-values (every key, scans both ways, seeks) are the model's; no snapshot was
+ *     skipped as unusable on the way;
  *   - the import directory holds the last acknowledged import (opens, same version ID,
  *     commit hash and key-values); only while an import was under way may it be missing,
  *     fail to open or hold nothing.
@@ -653,6 +654,15 @@ START_TEST(test_killall)
 				      "acknowledged",
 				      round, w.m.v[i].vidlen, w.m.v[i].vid);
 			hashes_checked++;
+		}
+		/* Every snapshot directory with a complete name loaded (a kill leaves a write's
+		 * .tmp directory or a removal's .del.tmp, never a damaged snapshot). */
+		{
+			double skipped = tu_stat(db, "merkle_snapshots", "skipped");
+
+			ck_assert_msg(skipped == 0,
+				      "round %d: %.0f snapshots skipped as unusable after the reopen",
+				      round, skipped);
 		}
 		model_check_all(db, &w.m, SANITIZED ? 6 : -1, &rng);
 		versions_checked += model_alive_count(&w.m);
