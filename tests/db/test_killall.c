@@ -18,7 +18,9 @@
  *   - the versions are the model's after every acknowledged step, or after one more;
  *   - every retained version's commit hash is the one acknowledged when it was created, and
  *     its key-values (every key, scans both ways, seeks) are the model's; no snapshot was
- *     skipped as unusable on the way;
+ *     skipped as unusable on the way, but for one whose metadata names a layer directory
+ *     that is gone (retention removes unneeded snapshots oldest first: a kill between the
+ *     removal of a layer and of the snapshot built on it leaves such a one);
  *   - the import directory holds the last acknowledged import (opens, same version ID,
  *     commit hash and key-values); only while an import was under way may it be missing,
  *     fail to open or hold nothing.
@@ -397,6 +399,51 @@ static int count_tmp_snapshots(const char *db)
 	return n;
 }
 
+/* Complete snapshots whose metadata names a layer directory that is gone: what a kill
+ * leaves when retention removed a snapshot before one that builds on it (both unneeded).
+ * Such a snapshot fails to load and is skipped. The names are found in the metadata as a
+ * length byte and "snapshot-..." (docs/format.md § Merkle snapshots). */
+static int count_broken_snapshots(const char *db)
+{
+	char *sd = tu_path(db, "snapshots");
+	DIR *d = opendir(sd);
+	struct dirent *e;
+	int n = 0;
+
+	if (!d) {
+		free(sd);
+		return 0;
+	}
+	while ((e = readdir(d))) {
+		size_t len = strlen(e->d_name), ml;
+		unsigned char *meta;
+		char path[1024];
+		int broken = 0;
+
+		if (strncmp(e->d_name, "snapshot-", 9) != 0 ||
+		    (len > 4 && strcmp(e->d_name + len - 4, ".tmp") == 0))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/metadata", sd, e->d_name);
+		if (tu_read_file(path, &meta, &ml) != 0)
+			continue;
+		for (size_t i = 1; i + 9 <= ml && !broken; i++) {
+			struct stat st;
+			size_t nl = meta[i - 1];
+
+			if (memcmp(meta + i, "snapshot-", 9) != 0 || nl < 9 || i + nl > ml ||
+			    nl >= 256)
+				continue;
+			snprintf(path, sizeof(path), "%s/%.*s", sd, (int)nl, (const char *)meta + i);
+			broken = stat(path, &st) != 0;
+		}
+		free(meta);
+		n += broken;
+	}
+	closedir(d);
+	free(sd);
+	return n;
+}
+
 static uint64_t stat_u64(iodb *db, const char *section, const char *name)
 {
 	return (uint64_t)tu_stat(db, section, name);
@@ -505,6 +552,7 @@ START_TEST(test_killall)
 	struct paths p = {tu_path(top, "db"), tu_path(top, "imp"), tu_path(top, "exp")};
 	struct hashes hs = {NULL, NULL, 0};
 	long kills_in[NOPS] = {0}, acked_ops[NOPS] = {0};
+	long kills_broken = 0; /* rounds that found a snapshot whose layers a removal took */
 	long kills_open = 0, kills_between = 0, kills_tmp = 0, kills_orphans = 0, partial_imports = 0;
 	int exp_begun = -1; /* an export step begun and not yet acknowledged */
 	long acked = 0, unacked_present = 0, hashes_checked = 0, versions_checked = 0;
@@ -521,7 +569,7 @@ START_TEST(test_killall)
 	o.auto_compaction = 0; /* the checking opens leave the run files as the open did */
 	for (int round = 0; round < rounds; round++) {
 		int fds[2], status, mode = (int)tu_below(&rng, 4), last = done - 1, inflight = -1;
-		int match = -1, nmsgs = 0, next_op;
+		int match = -1, nmsgs = 0, next_op, broken;
 		uint32_t want_acks = tu_below(&rng, 40);
 		uint64_t files, runs;
 		struct world next;
@@ -598,6 +646,7 @@ START_TEST(test_killall)
 		else
 			kills_between++;
 		kills_tmp += count_tmp_snapshots(p.db) > 0;
+		broken = count_broken_snapshots(p.db);
 		{
 			char *sd = tu_path(p.db, "shards");
 			struct stat st;
@@ -655,14 +704,17 @@ START_TEST(test_killall)
 				      round, w.m.v[i].vidlen, w.m.v[i].vid);
 			hashes_checked++;
 		}
-		/* Every snapshot directory with a complete name loaded (a kill leaves a write's
-		 * .tmp directory or a removal's .del.tmp, never a damaged snapshot). */
+		/* Every snapshot directory with a complete name loaded, but for those whose
+		 * layers a removal cut short took away (a kill leaves a write's .tmp directory or
+		 * a removal's .del.tmp, never a damaged snapshot otherwise). */
 		{
 			double skipped = tu_stat(db, "merkle_snapshots", "skipped");
 
-			ck_assert_msg(skipped == 0,
-				      "round %d: %.0f snapshots skipped as unusable after the reopen",
-				      round, skipped);
+			ck_assert_msg(skipped <= broken,
+				      "round %d: %.0f snapshots skipped as unusable after the reopen, "
+				      "%d name a layer directory that is gone",
+				      round, skipped, broken);
+			kills_broken += broken > 0;
 		}
 		model_check_all(db, &w.m, SANITIZED ? 6 : -1, &rng);
 		versions_checked += model_alive_count(&w.m);
@@ -680,8 +732,8 @@ START_TEST(test_killall)
 	for (int i = 0; i < NOPS; i++)
 		printf(" %s %ld", op_names[i], kills_in[i]);
 	printf("; kills that left a snapshot .tmp %ld, orphan run files %ld, a partial import %ld; "
-	       "%.1f s\n",
-	       kills_tmp, kills_orphans, partial_imports, since(&t0));
+	       "rounds with a snapshot whose layers a removal took %ld; %.1f s\n",
+	       kills_tmp, kills_orphans, partial_imports, kills_broken, since(&t0));
 	fflush(stdout);
 	ck_assert_int_gt(done, rounds); /* the children did make progress */
 	/* Over a default run every kind of step was acknowledged at least once. */
