@@ -1027,7 +1027,8 @@ static void walk_value(int st, int k, int gen, char *val)
 	uint64_t h = ((uint64_t)st << 40) ^ ((uint64_t)k << 20) ^ (uint64_t)gen;
 
 	(void)tu_rand(&h);
-	snprintf(val, 40, "%d.%03d.%d.%016llx", st, k, gen, (unsigned long long)tu_rand(&h));
+	snprintf(val, 40, "%u.%03u.%u.%016llx", (unsigned)st % 10u, (unsigned)k % 1000u,
+		 (unsigned)gen % 10u, (unsigned long long)tu_rand(&h));
 }
 
 /* Version 1 puts keys 0, 2, 4, ... of every store, version 2 overwrites every third, deletes
@@ -1049,7 +1050,7 @@ static void walk_build(const char *dir, struct wstore want[4])
 		ck_ok(iodb_batch_new(&b));
 		for (int st = 0; st < 4; st++)
 			for (int k = 0; k < WALK_KEYS; k++) {
-				snprintf(key, sizeof(key), "key%03d", k);
+				snprintf(key, sizeof(key), "key%03u", (unsigned)k % 1000u);
 				walk_value(st, k, gen, val);
 				if (gen == 1 && k % 2 == 0)
 					ck_ok(iodb_batch_put(b, walk_stores[st], key, 6, val,
@@ -1076,7 +1077,7 @@ static void walk_build(const char *dir, struct wstore want[4])
 
 			if (!gen)
 				continue;
-			snprintf(w->key[w->n], 8, "key%03d", k);
+			snprintf(w->key[w->n], 8, "key%03u", (unsigned)k % 1000u);
 			walk_value(st, k, gen, w->val[w->n]);
 			w->n++;
 		}
