@@ -204,6 +204,9 @@ int env_new(struct env **e);
 void env_free(struct env *e);
 /* Fail the nth call (1 = the next one) of op with EIO; 0 disables. */
 void env_fail_nth(struct env *e, enum env_op op, uint64_t n);
+/* A full disk from the nth write on (0: space freed): every append then fails with ENOSPC,
+ * reported as IODB_EIO with the OS's "No space left on device". */
+void env_full_from(struct env *e, uint64_t n);
 /* Calls of op made so far. */
 uint64_t env_op_count(struct env *e, enum env_op op);
 uint64_t env_bytes_read(struct env *e);

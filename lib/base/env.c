@@ -9,7 +9,9 @@
  *
  * env_crash() then truncates each file to its synced size (optionally leaving a few bytes
  * of garbage, as a torn write does), undoes the unsynced creates and renames, and makes
- * every later call fail with EIO. env_fail_nth() fails one chosen write, fsync or rename.
+ * every later call fail with EIO. env_fail_nth() fails one chosen write, fsync or rename;
+ * env_full_from() plays a full disk: from the Nth write on, every append fails with ENOSPC
+ * (the OS's own text: "No space left on device") until the test frees space.
  *
  * Locking: one mutex guards the bookkeeping lists; counters are atomics. File handles are
  * used by one thread at a time (the journal's writer), but the env is shared.
@@ -47,6 +49,7 @@ struct env {
 	pthread_mutex_t mu;
 	_Atomic uint64_t count[ENV_OP_COUNT];
 	_Atomic uint64_t fail_at[ENV_OP_COUNT];
+	_Atomic uint64_t full_at; /* appends fail with ENOSPC from this write count on; 0 never */
 	_Atomic uint64_t bytes_read, bytes_written;
 	atomic_int crashed;
 	struct tracked *files;
@@ -131,6 +134,11 @@ void env_free(struct env *e)
 void env_fail_nth(struct env *e, enum env_op op, uint64_t n)
 {
 	e->fail_at[op] = n ? e->count[op] + n : 0;
+}
+
+void env_full_from(struct env *e, uint64_t n)
+{
+	e->full_at = n ? e->count[ENV_OP_WRITE] + n : 0;
 }
 
 uint64_t env_op_count(struct env *e, enum env_op op)
@@ -262,6 +270,8 @@ int env_file_append(struct env_file *f, const void *p, size_t n)
 	size_t done = 0;
 
 	RET(env_should_fail(f->e, ENV_OP_WRITE, f->path));
+	if (f->e->full_at && f->e->count[ENV_OP_WRITE] >= f->e->full_at)
+		return err_os(ENOSPC, "write", f->path, f->size);
 	while (done < n) {
 		ssize_t w = pwrite(f->fd, b + done, n - done, (off_t)(f->size + done));
 
