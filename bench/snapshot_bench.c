@@ -11,6 +11,12 @@
  * 5. reopen again (full + incremental merged);
  * 6. export the head to a file and import it into a new directory: throughput.
  * V = 0 skips 4-6. One line per figure, "name value unit".
+ *
+ *   iodb-snapshot-bench DIR --restart B [--keys N]
+ *
+ * Restart time with the default options: N fresh keys (16 bytes, 100-byte values) in
+ * versions of B puts (sync off, so the load is not fsync-bound), close, then the open's wall
+ * time with the first commit hash, the snapshots written on the way and their bytes.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -66,18 +72,22 @@ static double stat_of(iodb *db, const char *section, const char *name)
 	return v;
 }
 
+static int value_bytes = 40;
+
 static void commit(iodb *db, uint64_t *vno, int n, uint64_t keys, int fresh, uint64_t *next)
 {
 	iodb_batch *b;
-	char k[17], v[41], vid[24];
+	char k[17], v[128], vid[24];
 
 	check(iodb_batch_new(&b), "batch");
 	for (int i = 0; i < n; i++) {
 		uint64_t x = fresh ? (*next)++ : rnd() % keys;
 
 		key_of(x, k);
+		memset(v, 'v', sizeof(v));
 		snprintf(v, sizeof(v), "%040llx", (unsigned long long)rnd());
-		check(iodb_batch_put(b, "", k, 16, v, 40), "put");
+		v[40] = 'v';
+		check(iodb_batch_put(b, "", k, 16, v, (size_t)value_bytes), "put");
 	}
 	snprintf(vid, sizeof(vid), "%llu", (unsigned long long)++*vno);
 	check(iodb_update(db, vid, strlen(vid), b), "update");
@@ -121,7 +131,7 @@ static double reopen(const char *dir, const iodb_options *o, iodb **db, const ch
 
 int main(int argc, char **argv)
 {
-	uint64_t keys = 1000000, versions = 1000, updates = 1000, vno = 0, next = 0;
+	uint64_t keys = 1000000, versions = 1000, updates = 1000, vno = 0, next = 0, restart = 0;
 	const char *dir;
 	char path[4096];
 	iodb_options o;
@@ -130,7 +140,7 @@ int main(int argc, char **argv)
 
 	if (argc < 2) {
 		fprintf(stderr, "usage: iodb-snapshot-bench DIR [--keys N] [--versions V] "
-				"[--updates U]\n");
+				"[--updates U] | --restart B [--keys N]\n");
 		return 2;
 	}
 	dir = argv[1];
@@ -143,6 +153,28 @@ int main(int argc, char **argv)
 			versions = v;
 		else if (!strcmp(argv[i], "--updates"))
 			updates = v;
+		else if (!strcmp(argv[i], "--restart"))
+			restart = v;
+	}
+	if (restart) {
+		iodb_options_init(&o);
+		o.sync = 0;
+		value_bytes = 100;
+		check(iodb_open(dir, &o, &db), "open");
+		t0 = now();
+		while (next < keys)
+			commit(db, &vno, (int)(keys - next < restart ? keys - next : restart), keys, 1,
+			       &next);
+		t = now() - t0;
+		printf("load_s %.1f s (%llu keys, %llu versions of %llu)\n", t,
+		       (unsigned long long)keys, (unsigned long long)vno, (unsigned long long)restart);
+		printf("snapshots_written %.0f (%.1f MB, %.1f s of snapshot writing)\n",
+		       stat_of(db, "merkle_snapshots", "written"),
+		       stat_of(db, "merkle_snapshots", "bytes_written") / 1e6,
+		       stat_of(db, "merkle_snapshots", "write_usec") / 1e6);
+		reopen(dir, &o, &db, "restart");
+		reopen(dir, &o, &db, "restart_again");
+		goto out;
 	}
 	iodb_options_init(&o);
 	o.sync = 0;

@@ -78,7 +78,7 @@ typedef struct iodb_batch iodb_batch;
 typedef struct iodb_snapshot iodb_snapshot;
 typedef struct iodb_iter iodb_iter;
 
-#define IODB_OPTIONS_VERSION 4
+#define IODB_OPTIONS_VERSION 5
 
 /*
  * Options. Always start from iodb_options_init(), which sets `version` and the defaults, so
@@ -133,6 +133,11 @@ typedef struct iodb_options {
 	uint32_t snapshot_keep_recent; /* default 1: snapshots kept besides the newest (and
 					* the base's, and the layers they build on) */
 	uint32_t snapshot_writer_limit; /* default 2: stores written at once */
+	/* Since options version 5. */
+	uint64_t snapshot_replay_ops; /* default 200000: a snapshot (incremental where the
+				       * intervals allow one) once this many operations were
+				       * committed since the last was started, so that an open
+				       * replays about this many at most; 0: by interval only */
 } iodb_options;
 
 IODB_API void iodb_options_init(iodb_options *o);

@@ -69,6 +69,7 @@ void iodb_options_init(iodb_options *o)
 	o->n_incremental_stores = 0;
 	o->snapshot_keep_recent = 1;
 	o->snapshot_writer_limit = 2;
+	o->snapshot_replay_ops = 200000;
 }
 
 void db_publish(iodb *db, struct view *v)
@@ -417,6 +418,8 @@ static int options_check(const iodb_options *in, iodb_options *o)
 		if (in->snapshot_writer_limit)
 			o->snapshot_writer_limit = in->snapshot_writer_limit;
 	}
+	if (in->version >= 5)
+		o->snapshot_replay_ops = in->snapshot_replay_ops;
 	if (!o->shard_min_bytes)
 		o->shard_min_bytes = o->shard_max_bytes / 8;
 	if (o->snapshot_writer_limit > 16)

@@ -307,7 +307,7 @@ int db_snap_load(iodb *db, uint32_t n, const struct stores *names, struct mroots
 int db_snap_folded(iodb *db, uint32_t p, const struct jpos *stop, const struct stores *names,
 		   struct mroots **out, struct snap_step **steps, size_t *nsteps);
 void db_snap_durable(iodb *db); /* the leader at a durable point: hold and anchor */
-void db_snap_after_commit(iodb *db, uint32_t n, uint64_t height); /* the leader */
+void db_snap_after_commit(iodb *db, uint32_t n, uint64_t height, uint64_t nops); /* leader */
 int db_snap_stats(iodb *db, struct buf *out);
 
 /* An update whose Merkle roots `given` makes (import) instead of the build; given runs on

@@ -400,43 +400,63 @@ again:
 		if (c.parent)
 			ERR(db_snap_folded(db, c.parent, &chain[len - 1].pos, names, &r, &chain, &len));
 	}
-	/* Replay the chain, oldest first. */
-	while (len--) {
-		struct jcommit c;
-		struct mroots *next;
-		uint32_t ids_local[16], *ids = ids_local;
-		uint8_t type;
+	/* Replay the chain, oldest first, as one build: only the last version's roots are
+	 * wanted, so a node an earlier commit of the chain made is changed in place by a later
+	 * one (taking its height, as iavl's clone would) instead of being copied, and only
+	 * the nodes left at the end are hashed. Same nodes, versions and hashes as a build per
+	 * commit, without the copies and frees. */
+	if (len) {
+		struct mroots *next = NULL;
+		struct mbuild b;
 
-		ERR(journal_read(db->journal, &chain[len].pos, &type, &payload));
-		if (type != JREC_COMMIT || jcommit_decode(payload.p, payload.len, &c) != 0 ||
-		    c.n != chain[len].n) {
-			rc = err_set(IODB_ECORRUPT, "journal segment %llu offset %llu: not the commit "
-						    "record of version %u",
-				     (unsigned long long)chain[len].pos.seg,
-				     (unsigned long long)chain[len].pos.off, chain[len].n);
-			goto err;
-		}
-		if (c.nstores > 16 && !(ids = mem_alloc(c.nstores * sizeof(*ids)))) {
-			rc = err_set(IODB_ENOMEM, "out of memory rebuilding Merkle roots");
-			goto err;
-		}
-		for (uint32_t i = 0; i < c.nstores && rc == 0; i++) {
-			const uint8_t *name;
-			uint8_t nlen;
-			int64_t id;
+		ERR(mroots_child(r, &next));
+		mbuild_init(&b, chain[0].n, 0);
+		while (rc == 0 && len--) {
+			struct jcommit c;
+			uint32_t ids_local[16], *ids = ids_local;
+			uint8_t type;
 
-			jcommit_store_name(&c, i, &name, &nlen);
-			if ((id = stores_find(names, name, nlen)) < 0)
-				rc = err_set(IODB_ECORRUPT, "commit record of version %u names an unknown "
-							    "store", c.n);
-			ids[i] = (uint32_t)id;
+			if ((rc = journal_read(db->journal, &chain[len].pos, &type, &payload)) != 0)
+				break;
+			if (type != JREC_COMMIT || jcommit_decode(payload.p, payload.len, &c) != 0 ||
+			    c.n != chain[len].n) {
+				rc = err_set(IODB_ECORRUPT, "journal segment %llu offset %llu: not the "
+							    "commit record of version %u",
+					     (unsigned long long)chain[len].pos.seg,
+					     (unsigned long long)chain[len].pos.off, chain[len].n);
+				break;
+			}
+			if (c.nstores > 16 && !(ids = mem_alloc(c.nstores * sizeof(*ids)))) {
+				rc = err_set(IODB_ENOMEM, "out of memory rebuilding Merkle roots");
+				break;
+			}
+			for (uint32_t i = 0; i < c.nstores && rc == 0; i++) {
+				const uint8_t *name;
+				uint8_t nlen;
+				int64_t id;
+
+				jcommit_store_name(&c, i, &name, &nlen);
+				if ((id = stores_find(names, name, nlen)) < 0)
+					rc = err_set(IODB_ECORRUPT, "commit record of version %u names "
+								    "an unknown store", c.n);
+				ids[i] = (uint32_t)id;
+			}
+			b.version = c.height;
+			if (rc == 0)
+				rc = mroots_apply(next, &b, &c, ids);
+			if (ids != ids_local)
+				mem_free(ids);
 		}
-		if (rc == 0)
-			rc = db_merkle_build(db, r, &c, ids, len == 0, &next);
-		if (ids != ids_local)
-			mem_free(ids);
-		if (rc)
+		if (rc) {
+			mroots_abort(next, &b);
+			mbuild_free(&b);
 			goto err;
+		}
+		for (uint32_t i = 0; i < next->n; i++) {
+			b.snap = next->v[i].snap;
+			mtree_finish(&b, next->v[i].root, 1, NULL, next->v[i].hash);
+		}
+		mbuild_free(&b);
 		mroots_unref(r);
 		r = next;
 	}

@@ -109,6 +109,7 @@ struct snaps {
 	} cache[4]; /* the last root sets loaded, so that reads at old versions do not map
 		     * and check a snapshot each time */
 	uint32_t cache_next;
+	uint64_t ops_since; /* operations committed since the last snapshot was requested */
 	/* Statistics. */
 	uint64_t st_count, st_full_layers, st_incr_layers, st_bytes, st_reused, st_usec,
 		st_failed, st_loaded, st_load_usec, st_skipped, st_removed, st_last_height,
@@ -937,13 +938,32 @@ void db_snap_durable(iodb *db)
 		err_clear();
 }
 
+/* Remove a snapshot directory: renamed to <name>.del.tmp first, so that a crash part-way
+ * leaves a .tmp directory (removed by the next snapshot), never a snapshot name with some of
+ * its files gone. */
+static int remove_snap_dir(iodb *db, const char *path)
+{
+	size_t len = strlen(path);
+	char *gone = mem_alloc(len + 9);
+	int rc;
+
+	if (!gone)
+		return err_set(IODB_ENOMEM, "out of memory");
+	memcpy(gone, path, len);
+	memcpy(gone + len, ".del.tmp", 9);
+	if ((rc = env_rename(db->env, path, gone)) == 0)
+		rc = env_remove_dir(db->env, gone);
+	mem_free(gone);
+	return rc;
+}
+
 /* Remove the snapshots retention no longer keeps (snapshot thread, or the leader at close). */
 static void retain(iodb *db)
 {
 	struct snaps *s = db->snaps;
-	uint32_t keep_from;
+	uint32_t keep_from, nrm = 0, left;
+	uint8_t *keep = NULL;
 	char **rm = NULL;
-	uint32_t nrm = 0;
 
 	pthread_mutex_lock(&s->mu);
 	if (!s->durable_seen || !s->n) {
@@ -951,53 +971,76 @@ static void retain(iodb *db)
 		return;
 	}
 	keep_from = s->n > db->o.snapshot_keep_recent + 1 ? s->n - db->o.snapshot_keep_recent - 1 : 0;
-	if (!(rm = mem_calloc(s->n, sizeof(*rm)))) {
+	if (!(rm = mem_calloc(s->n, sizeof(*rm))) || !(keep = mem_calloc(s->n, 1))) {
 		pthread_mutex_unlock(&s->mu);
+		mem_free(rm);
 		return;
 	}
-	for (uint32_t i = 0; i < s->n;) {
-		struct snapinfo *x = &s->v[i];
-		int keep = i >= keep_from || x->n == s->anchor;
-
-		/* A layer the chains or a kept snapshot still build on stays. */
-		for (uint32_t c = 0; !keep && c < s->nchains; c++)
-			for (uint32_t k = 0; !keep && k < s->chains[c].nl; k++)
-				keep = strcmp(s->chains[c].l[k].dir, x->name) == 0;
-		for (uint32_t j = 0; !keep && j < s->n; j++) {
-			int kept_j = j >= keep_from || s->v[j].n == s->anchor;
-
-			for (uint32_t d = 0; kept_j && !keep && d < s->v[j].ndeps; d++)
-				keep = strcmp(s->v[j].deps[d], x->name) == 0;
-		}
-		if (keep) {
-			i++;
-			continue;
-		}
-		rm[nrm] = snap_path(db, x->name);
-		if (rm[nrm])
-			nrm++;
-		drop_snap(s, i);
-		s->st_removed++;
-		keep_from = keep_from ? keep_from - 1 : 0;
+	for (uint32_t i = 0; i < s->n; i++)
+		keep[i] = i >= keep_from || s->v[i].n == s->anchor;
+	/* A layer the chains or a kept snapshot still build on stays. */
+	for (uint32_t i = 0; i < s->n; i++) {
+		for (uint32_t c = 0; !keep[i] && c < s->nchains; c++)
+			for (uint32_t k = 0; !keep[i] && k < s->chains[c].nl; k++)
+				keep[i] = strcmp(s->chains[c].l[k].dir, s->v[i].name) == 0;
+		for (uint32_t j = 0; !keep[i] && j < s->n; j++)
+			for (uint32_t d = 0; (j >= keep_from || s->v[j].n == s->anchor) && !keep[i] &&
+					     d < s->v[j].ndeps; d++)
+				keep[i] = strcmp(s->v[j].deps[d], s->v[i].name) == 0 ? 2 : 0;
 	}
+	/* A snapshot kept because a kept one uses some of its layers keeps the directories its
+	 * own other layers are in, so that every snapshot left stays loadable as a whole:
+	 * until nothing changes. */
+	for (int changed = 1; changed;) {
+		changed = 0;
+		for (uint32_t i = 0; i < s->n; i++)
+			for (uint32_t j = 0; !keep[i] && j < s->n; j++)
+				for (uint32_t d = 0; keep[j] && !keep[i] && d < s->v[j].ndeps; d++)
+					if (strcmp(s->v[j].deps[d], s->v[i].name) == 0)
+						keep[i] = changed = 1;
+	}
+	/* Removal order: a snapshot before any layer it builds on, so that a crash part-way
+	 * never leaves a complete snapshot whose layers are gone. */
+	left = 0;
+	for (uint32_t i = 0; i < s->n; i++)
+		left += !keep[i];
+	while (left) {
+		uint32_t pick = s->n;
+
+		for (uint32_t i = 0; i < s->n && pick == s->n; i++) {
+			int needed = 0;
+
+			if (keep[i])
+				continue;
+			for (uint32_t j = 0; j < s->n && !needed; j++)
+				for (uint32_t d = 0; j != i && !keep[j] && !needed && d < s->v[j].ndeps;
+				     d++)
+					needed = strcmp(s->v[j].deps[d], s->v[i].name) == 0;
+			if (!needed)
+				pick = i;
+		}
+		if (pick == s->n)
+			break; /* a cycle cannot happen (a chain names older directories) */
+		keep[pick] = 3; /* taken */
+		if ((rm[nrm] = snap_path(db, s->v[pick].name)) != NULL)
+			nrm++;
+		left--;
+	}
+	for (uint32_t i = s->n; i-- > 0;)
+		if (keep[i] == 3) {
+			drop_snap(s, i);
+			s->st_removed++;
+		}
 	pthread_mutex_unlock(&s->mu);
 	for (uint32_t i = 0; i < nrm; i++) {
 		/* Renamed first: a crash part-way leaves a .tmp directory, which the next
 		 * snapshot removes, never a snapshot name without its files. */
-		size_t len = strlen(rm[i]);
-		char *gone = mem_alloc(len + 9);
-
-		if (gone) {
-			memcpy(gone, rm[i], len);
-			memcpy(gone + len, ".del.tmp", 9);
-		}
-		if (!gone || env_rename(db->env, rm[i], gone) != 0 ||
-		    env_remove_dir(db->env, gone) != 0)
+		if (remove_snap_dir(db, rm[i]) != 0)
 			err_clear(); /* left behind; a .tmp is removed by the next snapshot */
-		mem_free(gone);
 		mem_free(rm[i]);
 	}
 	mem_free(rm);
+	mem_free(keep);
 }
 
 /* ---- Writing ------------------------------------------------------------------------- */
@@ -1013,6 +1056,27 @@ static int wants_incremental(iodb *db, const uint8_t *name, size_t nlen)
 			return 1;
 	}
 	return 0;
+}
+
+static uint64_t layer_bytes(const struct mlayer_meta *m)
+{
+	return m->nbranch * (m->full ? 48 : 72) + m->nleaf * 48 + /* record sizes */
+	       m->keys_len;
+}
+
+/* A chain whose incremental layers add up to more than its full layer is rewritten in full:
+ * what an open maps and checks stays within twice a full snapshot. */
+static int chain_too_long(const struct schain *ch)
+{
+	uint64_t full = 0, incr = 0;
+
+	for (uint32_t k = 0; k < ch->nl; k++) {
+		if (ch->l[k].m.full)
+			full += layer_bytes(&ch->l[k].m);
+		else
+			incr += layer_bytes(&ch->l[k].m);
+	}
+	return incr > full;
 }
 
 struct wstore {
@@ -1178,7 +1242,8 @@ static int snap_write(iodb *db, struct snapreq *q)
 			const struct schain *ch = &s->chains[c];
 
 			if (ch->nlen == sn->len && memcmp(ch->name, sn->name, sn->len) == 0 &&
-			    ch->nl < MLAYERS_MAX && wants_incremental(db, (const uint8_t *)sn->name, sn->len)) {
+			    ch->nl < MLAYERS_MAX && !chain_too_long(ch) &&
+			    wants_incremental(db, (const uint8_t *)sn->name, sn->len)) {
 				chains[i] = *ch;
 				w[i].chain = &chains[i];
 				w[i].mc.n = ch->nl;
@@ -1204,7 +1269,7 @@ static int snap_write(iodb *db, struct snapreq *q)
 	ERR(plan_encode(q, w, n, &plan));
 	if (env_exists(db->env, final)) {
 		/* A snapshot of this version that failed to load and that nothing builds on. */
-		ERR(env_remove_dir(db->env, final));
+		ERR(remove_snap_dir(db, final));
 	}
 	if (env_exists(db->env, tmp) && !plan_matches(db, tmp, &plan))
 		ERR(env_remove_dir(db->env, tmp));
@@ -1260,8 +1325,7 @@ static int snap_write(iodb *db, struct snapreq *q)
 		snprintf(top->dir, NAME_MAX_LEN, "%s", name);
 		top->idx = i;
 		top->m = w[i].m;
-		bytes += w[i].m.nbranch * (w[i].m.full ? 48 : 72) + w[i].m.nleaf * 48 +
-			 w[i].m.keys_len;
+		bytes += layer_bytes(&w[i].m);
 		reused += w[i].reused;
 	}
 	ERR(meta_encode(&m, &meta));
@@ -1393,6 +1457,7 @@ static int request(iodb *db, uint32_t n, int full, uint64_t *seq)
 	}
 	old = rc ? NULL : s->req;
 	if (!rc) {
+		s->ops_since = 0; /* what an open would replay starts again from here */
 		q->seq = ++s->req_seq;
 		*seq = q->seq;
 		s->req = q;
@@ -1406,14 +1471,19 @@ static int request(iodb *db, uint32_t n, int full, uint64_t *seq)
 }
 
 /* The leader, after a group made version n the head. */
-void db_snap_after_commit(iodb *db, uint32_t n, uint64_t height)
+void db_snap_after_commit(iodb *db, uint32_t n, uint64_t height, uint64_t nops)
 {
+	struct snaps *s = db->snaps;
 	uint64_t seq;
 	int due;
 
-	if (!db->o.merkle || !db->snaps)
+	if (!db->o.merkle || !s)
 		return;
-	due = (db->o.snapshot_interval && height % db->o.snapshot_interval == 0) ||
+	pthread_mutex_lock(&s->mu);
+	s->ops_since += nops;
+	due = db->o.snapshot_replay_ops && s->ops_since >= db->o.snapshot_replay_ops;
+	pthread_mutex_unlock(&s->mu);
+	due = due || (db->o.snapshot_interval && height % db->o.snapshot_interval == 0) ||
 	      (db->o.incremental_snapshot_interval &&
 	       height % db->o.incremental_snapshot_interval == 0);
 	if (due && request(db, n, 0, &seq) != 0)

@@ -446,7 +446,8 @@ static int lead_updates(iodb *db, struct writer *first, struct writer *last)
 	db_merkle_bury_later(db);
 	for (w = first; db->o.merkle; w = w->next) {
 		if (!w->rc)
-			db_snap_after_commit(db, w->n, w->height);
+			db_snap_after_commit(db, w->n, w->height,
+					     w->batch ? iodb_batch_count(w->batch) : 0);
 		if (w == last)
 			break;
 	}

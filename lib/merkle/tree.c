@@ -6,7 +6,9 @@
  * a node means a new node in the current build, except that a node the current build made
  * itself (gen == build gen) is changed in place: it is not shared yet, and iavl would give
  * its clone the same version, hence the same bytes. So a batch of k updates makes each
- * touched node once, not once per update touching it.
+ * touched node once, not once per update touching it. A build may span several heights (a
+ * replay of a chain of commits of which only the last is wanted, lib/db/merkle.c): a node
+ * changed in place then takes the current height, as iavl's clone at that height would.
  *
  * Ownership. A finished node holds one reference on each child; a root holder one on the
  * root; a node dies with its last reference. During a build, a pointer from one of the
@@ -186,6 +188,7 @@ static struct mnode *mutable(struct mbuild *b, struct mnode *n, const uint8_t *k
 	if (mine(b, n) && klen == n->klen) {
 		memmove(n->key, key, klen);
 		n->hashed = 0;
+		n->version = b->version; /* a build over several heights (a replay) moves it on */
 		return n;
 	}
 	if (!(c = node_alloc(b, klen)))
