@@ -172,8 +172,10 @@ IODB_API size_t iodb_batch_count(const iodb_batch *b);
  * Commit batch b (NULL or empty: an empty version) as a new version with ID vid, a child of
  * the head; the head moves to it. With options.sync, returns only once the journal record is
  * on stable storage. IODB_EEXIST if vid names a retained version (the ID of a discarded
- * version may be used again). After a failed journal write or fsync every later write
- * returns IODB_EIO until the store is reopened; reads keep working.
+ * version may be used again). After a failed journal write or fsync (or a failed write of
+ * the background distribute or compaction) every later write returns IODB_EIO, its message
+ * repeating the first failure's (file, offset, OS error), until the store is reopened; reads
+ * keep working.
  */
 IODB_API int iodb_update(iodb *db, const void *vid, size_t vidlen, const iodb_batch *b);
 

@@ -501,6 +501,7 @@ static int step(iodb *db, int manual)
 		if (!c->err) {
 			c->err = rc;
 			snprintf(c->msg, sizeof(c->msg), "compaction failed: %s", iodb_errmsg());
+			db_fail_note(db, c->msg);
 		}
 		pthread_mutex_unlock(&c->mu);
 	}

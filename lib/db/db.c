@@ -506,6 +506,7 @@ static void db_free(iodb *db)
 	pthread_mutex_destroy(&db->view_mu);
 	pthread_mutex_destroy(&db->struct_mu);
 	pthread_mutex_destroy(&db->man_mu);
+	pthread_mutex_destroy(&db->fail_mu);
 	pthread_rwlock_destroy(&db->vg_lock);
 	mem_free(db->own_store_list);
 	mem_free(db->dir);
@@ -538,6 +539,7 @@ static int db_open(const char *dir, const iodb_options *opts, struct env *env, i
 	pthread_mutex_init(&db->view_mu, NULL);
 	pthread_mutex_init(&db->struct_mu, NULL);
 	pthread_mutex_init(&db->man_mu, NULL);
+	pthread_mutex_init(&db->fail_mu, NULL);
 	pthread_rwlock_init(&db->vg_lock, NULL);
 	buf_init(&db->wbuf);
 	if (!(db->dir = mem_dup(dir, strlen(dir) + 1))) {

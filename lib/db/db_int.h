@@ -194,6 +194,10 @@ struct iodb {
 	pthread_mutex_t wq_mu;
 	struct writer *wq_head, *wq_tail;
 	int sticky; /* first failed journal write/fsync: later writes fail (leader only) */
+	/* The first failure that stopped writes (the journal's, distribute's or compaction's),
+	 * repeated by every later refusal; under fail_mu, a leaf lock (db_fail_note). */
+	pthread_mutex_t fail_mu;
+	char fail_msg[512];
 	struct buf wbuf;
 
 	pthread_rwlock_t vg_lock;
@@ -320,6 +324,10 @@ int db_update_given(iodb *db, const void *vid, size_t vidlen, const iodb_batch *
 uint32_t db_snap_floor(iodb *db);
 int db_snap_set_floor(iodb *db, uint32_t n);
 int mroots_new(uint32_t cap, struct mroots **out);
+
+/* The first failure that stops writes (lib/db/write.c): msg, its detail, is kept if none was
+ * recorded before; every later refusal repeats it. Any thread, any lock held. */
+void db_fail_note(iodb *db, const char *msg);
 
 /* Replace the head view (leader). */
 void db_publish(iodb *db, struct view *v);

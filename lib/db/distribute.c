@@ -639,6 +639,7 @@ static void *dist_main(void *arg)
 		if (rc) {
 			d->err = rc;
 			snprintf(d->msg, sizeof(d->msg), "distribute failed: %s", iodb_errmsg());
+			db_fail_note(db, d->msg);
 		} else {
 			d->head = j->next;
 			if (!d->head)

@@ -154,7 +154,7 @@ struct writer {
 	void *given_ctx;
 	uint32_t *ids, ids_local[16]; /* store ids of its batch's store names */
 	int rc;
-	char msg[256]; /* the leader's error detail for rc, for a follower's thread */
+	char msg[768]; /* the leader's error detail for rc, for a follower's thread */
 	int done;
 	pthread_cond_t cv;
 	struct writer *next;
@@ -456,6 +456,7 @@ err:
 	if (locked)
 		pthread_rwlock_unlock(&db->vg_lock);
 	db->sticky = rc;
+	db_fail_note(db, iodb_errmsg());
 	free_ids(first, last);
 fail_all:
 	for (w = first;; w = w->next) {
@@ -514,7 +515,16 @@ err:
 	if (locked)
 		pthread_rwlock_unlock(&db->vg_lock);
 	db->sticky = rc;
+	db_fail_note(db, iodb_errmsg());
 	return rc;
+}
+
+void db_fail_note(iodb *db, const char *msg)
+{
+	pthread_mutex_lock(&db->fail_mu);
+	if (!db->fail_msg[0])
+		snprintf(db->fail_msg, sizeof(db->fail_msg), "%s", msg && *msg ? msg : "?");
+	pthread_mutex_unlock(&db->fail_mu);
 }
 
 static int commit(iodb *db, struct writer *w)
@@ -554,11 +564,17 @@ static int commit(iodb *db, struct writer *w)
 	if (!db->sticky && (db_dist_failed(db) || db_compact_failed(db)))
 		db->sticky = IODB_EIO; /* background work failed: no more writes until reopen */
 	if (db->sticky) {
+		char first[sizeof(db->fail_msg)];
+
+		pthread_mutex_lock(&db->fail_mu);
+		memcpy(first, db->fail_msg, sizeof(first));
+		pthread_mutex_unlock(&db->fail_mu);
 		for (struct writer *x = w;; x = x->next) {
 			x->rc = IODB_EIO;
-			snprintf(x->msg, sizeof(x->msg), "%s",
-				 "an earlier write or fsync (journal, distribute or compaction) failed; "
-				 "reopen the store to write again");
+			snprintf(x->msg, sizeof(x->msg),
+				 "an earlier write or fsync (journal, distribute or compaction) failed: "
+				 "%s; reopen the store to write again",
+				 first[0] ? first : "(no detail recorded)");
 			if (x == last)
 				break;
 		}
@@ -576,6 +592,7 @@ static int commit(iodb *db, struct writer *w)
 
 		if (rc) {
 			db->sticky = rc;
+			db_fail_note(db, iodb_errmsg());
 			if (w->kind == W_FLUSH) {
 				w->rc = rc;
 				snprintf(w->msg, sizeof(w->msg), "%s", iodb_errmsg());

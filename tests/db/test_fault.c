@@ -207,6 +207,60 @@ START_TEST(test_power_cut_nosync)
 }
 END_TEST
 
+/*
+ * A background write fails (a run file of distribute, or of a compaction task): the call that
+ * waited for it reports it, and every later write is refused repeating that first failure's
+ * detail (the file), not only "an earlier write failed".
+ */
+START_TEST(test_first_failure_repeated)
+{
+	char *dir = tu_tmpdir("fault-first"), first[1024];
+	iodb_options o;
+	struct env *e;
+	struct model m;
+	iodb *db;
+	int rc;
+
+	opts(&o, 1, 1);
+	model_init(&m, 1);
+	ck_ok(env_new(&e));
+	ck_ok(db_open_env(dir, &o, e, &db));
+	for (int s = 0; s < 6; s++) { /* several runs in a shard: compaction is due */
+		ck_ok(model_step(&m, s, db));
+		ck_ok(iodb_flush(db));
+	}
+	ck_ok(model_step(&m, 6, db));
+	/* Nothing else writes meanwhile (background compaction is off): the next write is
+	 * distribute's first run file (iodb_flush), or with nothing left to distribute a
+	 * compaction task's output (iodb_compact). */
+	if (_i == 1)
+		ck_ok(iodb_flush(db));
+	env_fail_nth(e, ENV_OP_WRITE, 1);
+	rc = _i == 0 ? iodb_flush(db) : iodb_compact(db);
+	ck_assert_int_eq(rc, IODB_EIO);
+	snprintf(first, sizeof(first), "%s", iodb_errmsg());
+	ck_assert_msg(strstr(first, dir) != NULL, "the failing call names the file: %s", first);
+	for (int k = 0; k < 2; k++) {
+		ck_rc(iodb_update(db, "after", 5, NULL), IODB_EIO);
+		ck_assert_msg(strstr(iodb_errmsg(), dir) != NULL &&
+				      strstr(iodb_errmsg(), "reopen") != NULL,
+			      "a later write does not repeat the first failure (%s): %s", first,
+			      iodb_errmsg());
+		ck_assert_msg(strstr(iodb_errmsg(), strstr(first, "/")) != NULL,
+			      "a later write does not repeat the first failure (%s): %s", first,
+			      iodb_errmsg());
+	}
+	ck_rc(iodb_clean(db, 1), IODB_EIO);
+	ck_assert_ptr_nonnull(strstr(iodb_errmsg(), dir));
+	ck_ok(iodb_close(db));
+	env_free(e);
+	reopen_and_check(dir, &o, &m, &(uint64_t){7});
+	model_free(&m);
+	tu_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("db_fault");
@@ -216,6 +270,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_fail_every_nth_call, 0, 2);
 	tcase_add_loop_test(tc, test_power_cut_sync, 0, 2);
 	tcase_add_loop_test(tc, test_power_cut_nosync, 0, 2);
+	tcase_add_loop_test(tc, test_first_failure_repeated, 0, 2);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
