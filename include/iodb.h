@@ -237,7 +237,9 @@ IODB_API void iodb_iter_close(iodb_iter *it);
  * heights. vid NULL/0 means the head.
  */
 /* Root hash of store's tree at vid: SHA-256("") for an empty tree. IODB_NOTFOUND if the
- * version is not retained or the store does not exist at it. */
+ * version is not retained or the store does not exist at it. A version that a rollback or
+ * clean in another thread discards while one of these calls (root hash, commit hash, prove,
+ * export) reads it is IODB_NOTFOUND too, never another error. */
 IODB_API int iodb_root_hash(iodb *db, const void *vid, size_t vidlen, const char *store,
 			    uint8_t hash[32]);
 /* The Cosmos commit-info hash (an app hash) over every store that exists at vid. */

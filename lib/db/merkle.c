@@ -312,10 +312,10 @@ static struct stores *stores_acquire(iodb *db)
  * Root set of retained version n, a reference for the caller: the attached one, or one
  * rebuilt from the nearest ancestor that has one or a snapshot (lib/db/snapshot.c), the
  * commit records in between applied in order. When the walk ends at the base and the base's
- * parents were folded into it, the base's history comes from db_snap_folded. No lock may be
- * held by the caller.
+ * parents were folded into it, the base's history comes from db_snap_folded. *from: the
+ * oldest version the rebuild started from (0 if none). No lock may be held by the caller.
  */
-int db_merkle_roots(iodb *db, uint32_t n, struct mroots **out)
+static int merkle_roots_once(iodb *db, uint32_t n, struct mroots **out, uint32_t *from)
 {
 	struct snap_step *chain = NULL;
 	size_t len = 0, cap = 0;
@@ -359,6 +359,7 @@ again:
 	}
 	if (rc == 0 && !vg_get(&db->vg, n))
 		rc = err_set(IODB_NOTFOUND, "version is not retained");
+	*from = snap_n ? snap_n : len ? chain[len - 1].n : 0;
 	pthread_rwlock_unlock(&db->vg_lock);
 	if (rc)
 		goto err;
@@ -470,6 +471,36 @@ err:
 	buf_free(&payload);
 	mem_free(chain);
 	return rc;
+}
+
+/*
+ * merkle_roots_once walks the graph under vg_lock, then reads snapshots and the journal
+ * without it. Meanwhile a rollback or clean may discard the version (or fold the one the
+ * rebuild started from into a new base), and once that is durable the snapshot and journal
+ * segments it was rebuilding from may go (db_snap_durable moves the journal hold; distribute
+ * releases). Whatever error that produced (a released segment, a missing file), the answer
+ * for a version discarded under the reader is IODB_NOTFOUND; a version still retained whose
+ * starting point was folded is rebuilt again from where the graph now says.
+ */
+int db_merkle_roots(iodb *db, uint32_t n, struct mroots **out)
+{
+	for (int attempt = 0;; attempt++) {
+		uint32_t from = 0;
+		int rc = merkle_roots_once(db, n, out, &from), gone, moved;
+
+		if (rc == 0 || rc == IODB_ENOMEM)
+			return rc;
+		pthread_rwlock_rdlock(&db->vg_lock);
+		gone = !vg_get(&db->vg, n);
+		moved = from && !vg_get(&db->vg, from);
+		pthread_rwlock_unlock(&db->vg_lock);
+		if (gone)
+			return err_set(IODB_NOTFOUND, "version is not retained (discarded by a "
+						      "rollback or clean while it was being read)");
+		if (!moved || attempt == 8)
+			return rc;
+		err_clear();
+	}
 }
 
 /* Make sure version n has its root set attached (it is becoming the head or the base).

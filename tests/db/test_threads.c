@@ -20,6 +20,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -883,6 +884,136 @@ START_TEST(test_mixture)
 }
 END_TEST
 
+/* ---- discarded: Merkle reads at versions a clean or rollback discards ----------------- */
+
+/*
+ * Readers ask for hashes and proofs at versions of the round the writer is committing, while
+ * the writer rolls back and cleans most of each round away, snapshots and flushes (so the
+ * journal segments behind the discarded versions are released under the readers). A read
+ * at a version discarded under it must say IODB_NOTFOUND; any other error is a failure.
+ */
+#define DIS_ROUNDS 40
+#define DIS_PER_ROUND 64
+#define DIS_READERS 2
+#define DIS_KEYS 4
+#define DIS_WINDOW 32 /* MERKLE_WINDOW */
+
+struct dis_shared {
+	iodb *db;
+	atomic_int round, committed, done;
+	atomic_long reads, notfound;
+};
+
+static void *dis_reader(void *p)
+{
+	struct dis_shared *sh = p;
+	uint64_t seed = tu_seed(0x5eed) ^ (uint64_t)(uintptr_t)&seed;
+
+	while (!atomic_load(&sh->done) && atomic_load(&nfail) == 0) {
+		int round = atomic_load(&sh->round), j, rc;
+		char vid[32], key[16];
+		uint8_t hash[32];
+		void *proof = NULL;
+		size_t plen = 0;
+
+		/* The round's oldest versions: retained until the round ends, and past the
+		 * window of versions that keep their roots, so every read rebuilds them. */
+		if ((j = atomic_load(&sh->committed) - DIS_WINDOW) <= 0) {
+			usleep(100); /* nothing to rebuild yet: leave the CPU to the writer */
+			continue;
+		}
+		j = (int)tu_below(&seed, (uint32_t)j);
+		snprintf(vid, sizeof(vid), "d%d-%d", round, j);
+		snprintf(key, sizeof(key), "k%u", tu_below(&seed, DIS_KEYS));
+		switch (tu_below(&seed, 3)) {
+		case 0:
+			rc = iodb_commit_hash(sh->db, vid, strlen(vid), hash);
+			break;
+		case 1:
+			rc = iodb_root_hash(sh->db, vid, strlen(vid), NULL, hash);
+			break;
+		default:
+			rc = iodb_prove(sh->db, vid, strlen(vid), NULL, key, strlen(key), &proof,
+					&plen);
+			iodb_free(proof);
+			break;
+		}
+		if (rc != 0 && rc != IODB_NOTFOUND)
+			tfail("reading %s: %s (%s)", vid, iodb_strerror(rc), iodb_errmsg());
+		/* Not "the journal segment ... was released" or "....log: no such file". */
+		if (rc == IODB_NOTFOUND && strstr(iodb_errmsg(), "journal"))
+			tfail("reading %s: not found, but blaming the journal: %s", vid,
+			      iodb_errmsg());
+		atomic_fetch_add(&sh->reads, 1);
+		if (rc == IODB_NOTFOUND)
+			atomic_fetch_add(&sh->notfound, 1);
+	}
+	return NULL;
+}
+
+START_TEST(test_discarded_under_reader)
+{
+	char *dir = tu_tmpdir("threads-dis");
+	struct dis_shared sh = {0};
+	pthread_t t[DIS_READERS];
+	iodb_options o;
+	iodb_batch *b = NULL;
+	int rc = 0;
+
+	reset_failures();
+	iodb_options_init(&o);
+	o.sync = 0;
+	o.journal_segment_bytes = 4096; /* a segment every few versions: released often */
+	o.memtable_bytes = 64 << 10;
+	o.snapshot_interval = 16; /* the journal hold follows the base's snapshot */
+	o.incremental_snapshot_interval = 0;
+	o.snapshot_keep_recent = 0;
+	ck_ok(iodb_open(dir, &o, &sh.db));
+	ck_ok(iodb_batch_new(&b));
+	for (int i = 0; i < DIS_READERS; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, dis_reader, &sh), 0);
+	for (int r = 0; r < DIS_ROUNDS && rc == 0 && atomic_load(&nfail) == 0; r++) {
+		char vid[32], key[16], val[32];
+
+		atomic_store(&sh.round, r);
+		for (int j = 0; j < DIS_PER_ROUND && rc == 0; j++) {
+			iodb_batch_clear(b);
+			for (int k = 0; k < DIS_KEYS && rc == 0; k++) {
+				snprintf(key, sizeof(key), "k%d", k);
+				snprintf(val, sizeof(val), "r%d-%d-%d", r, j, k);
+				rc = iodb_batch_put(b, NULL, key, strlen(key), val, strlen(val));
+			}
+			snprintf(vid, sizeof(vid), "d%d-%d", r, j);
+			if (rc == 0)
+				rc = iodb_update(sh.db, vid, strlen(vid), b);
+			atomic_store(&sh.committed, j);
+		}
+		/* Discard the round's tail, then all but its last version before that. */
+		snprintf(vid, sizeof(vid), "d%d-%d", r, DIS_PER_ROUND - 9);
+		if (rc == 0)
+			rc = iodb_rollback(sh.db, vid, strlen(vid));
+		if (rc == 0)
+			rc = iodb_clean(sh.db, 1);
+		if (rc == 0)
+			rc = iodb_merkle_snapshot(sh.db, 1);
+		if (rc == 0)
+			rc = iodb_flush(sh.db);
+		atomic_store(&sh.committed, 0); /* the round is gone: readers wait */
+	}
+	atomic_store(&sh.done, 1);
+	for (int i = 0; i < DIS_READERS; i++)
+		pthread_join(t[i], NULL);
+	ck_ok(rc);
+	assert_no_failures();
+	fprintf(stderr, "discarded: %ld reads, %ld of discarded versions\n",
+		(long)atomic_load(&sh.reads), (long)atomic_load(&sh.notfound));
+	iodb_batch_free(b);
+	ck_ok(iodb_close(sh.db));
+	tu_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
 Suite *threads_suite(void);
 Suite *threads_suite(void)
 {
@@ -899,6 +1030,10 @@ Suite *threads_suite(void)
 
 	tc = tcase_create("mixture");
 	tcase_add_test(tc, test_mixture);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("discarded");
+	tcase_add_test(tc, test_discarded_under_reader);
 	suite_add_tcase(s, tc);
 	return s;
 }
