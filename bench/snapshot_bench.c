@@ -12,11 +12,12 @@
  * 6. export the head to a file and import it into a new directory: throughput.
  * V = 0 skips 4-6. One line per figure, "name value unit".
  *
- *   iodb-snapshot-bench DIR --restart B [--keys N]
+ *   iodb-snapshot-bench DIR --restart B [--keys N] [--replay-ops R]
  *
  * Restart time with the default options: N fresh keys (16 bytes, 100-byte values) in
  * versions of B puts (sync off, so the load is not fsync-bound), close, then the open's wall
- * time with the first commit hash, the snapshots written on the way and their bytes.
+ * time with the first commit hash, the snapshots written on the way and their bytes
+ * (--replay-ops sets snapshot_replay_ops; 0 = by version count only, as before it existed).
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -132,6 +133,7 @@ static double reopen(const char *dir, const iodb_options *o, iodb **db, const ch
 int main(int argc, char **argv)
 {
 	uint64_t keys = 1000000, versions = 1000, updates = 1000, vno = 0, next = 0, restart = 0;
+	long long replay_ops = -1;
 	const char *dir;
 	char path[4096];
 	iodb_options o;
@@ -140,7 +142,7 @@ int main(int argc, char **argv)
 
 	if (argc < 2) {
 		fprintf(stderr, "usage: iodb-snapshot-bench DIR [--keys N] [--versions V] "
-				"[--updates U] | --restart B [--keys N]\n");
+				"[--updates U] | --restart B [--keys N] [--replay-ops R]\n");
 		return 2;
 	}
 	dir = argv[1];
@@ -155,11 +157,15 @@ int main(int argc, char **argv)
 			updates = v;
 		else if (!strcmp(argv[i], "--restart"))
 			restart = v;
+		else if (!strcmp(argv[i], "--replay-ops"))
+			replay_ops = (long long)v;
 	}
 	if (restart) {
 		iodb_options_init(&o);
 		o.sync = 0;
 		value_bytes = 100;
+		if (replay_ops >= 0)
+			o.snapshot_replay_ops = (uint64_t)replay_ops;
 		check(iodb_open(dir, &o, &db), "open");
 		t0 = now();
 		while (next < keys)

@@ -594,6 +594,7 @@ static int db_open(const char *dir, const iodb_options *opts, struct env *env, i
 	db->cur = v;
 	ERR(db_dist_start(db));
 	ERR(db_compact_start(db));
+	db_snap_after_open(db);
 	db->open_usec = now_usec() - t0;
 	mem_free(path);
 	*out = db;

@@ -312,6 +312,8 @@ int db_snap_folded(iodb *db, uint32_t p, const struct jpos *stop, const struct s
 		   struct mroots **out, struct snap_step **steps, size_t *nsteps);
 void db_snap_durable(iodb *db); /* the leader at a durable point: hold and anchor */
 void db_snap_after_commit(iodb *db, uint32_t n, uint64_t height, uint64_t nops); /* leader */
+void db_snap_replayed(iodb *db, uint64_t ops); /* a rebuild replayed ops operations */
+void db_snap_after_open(iodb *db); /* a long replay at open: a snapshot now */
 int db_snap_stats(iodb *db, struct buf *out);
 
 /* An update whose Merkle roots `given` makes (import) instead of the build; given runs on

@@ -445,6 +445,8 @@ again:
 			b.version = c.height;
 			if (rc == 0)
 				rc = mroots_apply(next, &b, &c, ids);
+			if (rc == 0)
+				db_snap_replayed(db, c.nops);
 			if (ids != ids_local)
 				mem_free(ids);
 		}

@@ -78,6 +78,7 @@ struct snapreq {
 	struct stores *names;
 	int full;
 	uint64_t seq;
+	uint64_t ops_at; /* snaps.ops_done when requested */
 };
 
 struct snaps {
@@ -85,6 +86,7 @@ struct snaps {
 	pthread_cond_t cv, done_cv;
 	pthread_t th;
 	int up, stop;
+	int busy; /* the thread holds a request */
 	atomic_int cancel;
 	struct snapinfo *v; /* complete snapshots, n ascending */
 	uint32_t n, cap;
@@ -110,10 +112,11 @@ struct snaps {
 		     * and check a snapshot each time */
 	uint32_t cache_next;
 	uint64_t ops_since; /* operations committed since the last snapshot was requested */
+	uint64_t ops_done;  /* ... and since the last one completed (at its request) */
 	/* Statistics. */
 	uint64_t st_count, st_full_layers, st_incr_layers, st_bytes, st_reused, st_usec,
 		st_failed, st_loaded, st_load_usec, st_skipped, st_removed, st_last_height,
-		st_already;
+		st_already, st_replayed;
 };
 
 /* ---- Small helpers ------------------------------------------------------------------- */
@@ -1343,6 +1346,7 @@ static int snap_write(iodb *db, struct snapreq *q)
 		if ((rc = insert_info(s, &info)) != 0)
 			info_free(&info);
 		chains_from_meta(s, &m);
+		s->ops_done -= q->ops_at < s->ops_done ? q->ops_at : s->ops_done;
 		s->st_count++;
 		for (uint32_t i = 0; i < n; i++) {
 			if (w[i].chain)
@@ -1400,6 +1404,7 @@ static void *snap_thread(void *arg)
 			break;
 		q = s->req;
 		s->req = NULL;
+		s->busy = 1;
 		pthread_mutex_unlock(&s->mu);
 		rc = snap_write(db, q);
 		if (rc == 0)
@@ -1407,6 +1412,7 @@ static void *snap_thread(void *arg)
 		pthread_mutex_lock(&s->mu);
 		s->done_seq = q->seq;
 		s->done_rc = rc;
+		s->busy = 0;
 		snprintf(s->done_msg, sizeof(s->done_msg), "%s", rc ? iodb_errmsg() : "");
 		err_clear();
 		pthread_cond_broadcast(&s->done_cv);
@@ -1458,6 +1464,7 @@ static int request(iodb *db, uint32_t n, int full, uint64_t *seq)
 	old = rc ? NULL : s->req;
 	if (!rc) {
 		s->ops_since = 0; /* what an open would replay starts again from here */
+		q->ops_at = s->ops_done;
 		q->seq = ++s->req_seq;
 		*seq = q->seq;
 		s->req = q;
@@ -1481,6 +1488,7 @@ void db_snap_after_commit(iodb *db, uint32_t n, uint64_t height, uint64_t nops)
 		return;
 	pthread_mutex_lock(&s->mu);
 	s->ops_since += nops;
+	s->ops_done += nops;
 	due = db->o.snapshot_replay_ops && s->ops_since >= db->o.snapshot_replay_ops;
 	pthread_mutex_unlock(&s->mu);
 	due = due || (db->o.snapshot_interval && height % db->o.snapshot_interval == 0) ||
@@ -1488,6 +1496,24 @@ void db_snap_after_commit(iodb *db, uint32_t n, uint64_t height, uint64_t nops)
 	       height % db->o.incremental_snapshot_interval == 0);
 	if (due && request(db, n, 0, &seq) != 0)
 		err_clear(); /* a snapshot is an optimisation: the journal still holds everything */
+}
+
+/* The open replayed at least snapshot_replay_ops operations to build the head's roots: a
+ * snapshot of the head in the background, so that the next open (or one after a crash)
+ * does not replay them again. */
+void db_snap_after_open(iodb *db)
+{
+	struct snaps *s = db->snaps;
+	uint64_t seq, replayed;
+
+	if (!db->o.merkle || !s || !db->o.snapshot_replay_ops || !db->vg.head)
+		return;
+	pthread_mutex_lock(&s->mu);
+	replayed = s->st_replayed;
+	s->ops_done = replayed; /* what the next open would replay again */
+	pthread_mutex_unlock(&s->mu);
+	if (replayed >= db->o.snapshot_replay_ops && request(db, db->vg.head, 0, &seq) != 0)
+		err_clear(); /* an optimisation: the journal still holds everything */
 }
 
 int iodb_merkle_snapshot(iodb *db, int full)
@@ -1526,6 +1552,12 @@ void db_snap_close(iodb *db)
 		return;
 	if (s->up) {
 		pthread_mutex_lock(&s->mu);
+		/* With more than snapshot_replay_ops operations since the last complete snapshot,
+		 * the one under way and the one waiting are finished, not cancelled: the next
+		 * open would replay them all. */
+		while (db->o.snapshot_replay_ops && (s->req || s->busy) &&
+		       s->ops_done >= db->o.snapshot_replay_ops)
+			pthread_cond_wait(&s->done_cv, &s->mu);
 		s->stop = 1;
 		atomic_store(&s->cancel, 1);
 		pthread_cond_broadcast(&s->cv);
@@ -1547,10 +1579,22 @@ void db_snap_close(iodb *db)
 	db->snaps = NULL;
 }
 
+/* A rebuild replayed ops operations (merkle.c): what snapshots did not save. */
+void db_snap_replayed(iodb *db, uint64_t ops)
+{
+	struct snaps *s = db->snaps;
+
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->st_replayed += ops;
+	pthread_mutex_unlock(&s->mu);
+}
+
 int db_snap_stats(iodb *db, struct buf *out)
 {
 	struct snaps *s = db->snaps;
-	char tmp[640];
+	char tmp[1024];
 	int len;
 
 	if (!s)
@@ -1561,14 +1605,16 @@ int db_snap_stats(iodb *db, struct buf *out)
 		       "\"incremental_layers\": %llu, \"bytes_written\": %llu, "
 		       "\"bytes_resumed\": %llu, \"write_usec\": %llu, \"failed\": %llu, "
 		       "\"loaded\": %llu, \"load_usec\": %llu, \"skipped\": %llu, \"removed\": %llu, "
-		       "\"last_height\": %llu, \"anchor\": %u, \"already\": %llu}",
+		       "\"last_height\": %llu, \"anchor\": %u, \"already\": %llu, "
+		       "\"replayed_ops\": %llu}",
 		       s->n, (unsigned long long)s->st_count, (unsigned long long)s->st_full_layers,
 		       (unsigned long long)s->st_incr_layers, (unsigned long long)s->st_bytes,
 		       (unsigned long long)s->st_reused, (unsigned long long)s->st_usec,
 		       (unsigned long long)s->st_failed, (unsigned long long)s->st_loaded,
 		       (unsigned long long)s->st_load_usec, (unsigned long long)s->st_skipped,
 		       (unsigned long long)s->st_removed, (unsigned long long)s->st_last_height,
-		       s->anchor, (unsigned long long)s->st_already);
+		       s->anchor, (unsigned long long)s->st_already,
+		       (unsigned long long)s->st_replayed);
 	pthread_mutex_unlock(&s->mu);
 	return buf_append(out, tmp, (size_t)len);
 }
