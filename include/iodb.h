@@ -146,7 +146,8 @@ IODB_API void iodb_options_init(iodb_options *o);
  * defaults. IODB_EBUSY if another handle, in this or another process, has it open. */
 IODB_API int iodb_open(const char *dir, const iodb_options *o, iodb **db);
 /* Distribute everything the journal holds to the shards now; returns once it is durable in
- * run files and the manifest (the journal segments it covered may then be released). */
+ * run files and the manifest. The journal moves on to a new segment first, so every segment
+ * it covered may then be released (unless the Merkle layer still needs it). */
 IODB_API int iodb_flush(iodb *db);
 /* iodb_flush, then run compaction in the calling thread (beside the background threads)
  * until no shard is due: no shard with more than one run, none past shard_max_bytes or

@@ -662,6 +662,19 @@ err:
 	return rc;
 }
 
+int journal_next_segment(struct journal *j)
+{
+	int rc;
+
+	if (j->failed)
+		return journal_failed();
+	if (env_file_size(j->cur) <= SEG_HEADER)
+		return 0;
+	if ((rc = journal_rotate(j)) != 0)
+		j->failed = rc;
+	return rc;
+}
+
 int journal_flush(struct journal *j)
 {
 	int rc;

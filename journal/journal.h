@@ -91,6 +91,10 @@ int journal_flush(struct journal *j);
 /* fdatasync the current segment even if this handle wrote nothing (records replayed at open
  * may be in the page cache only). */
 int journal_sync_now(struct journal *j);
+/* Leave the current segment now if it holds any record: the records after it go to a new
+ * one, so the current one can be released once distributed (iodb_flush). Durable as the
+ * append path's rotation is; a failure fails the journal (as a failed append does). */
+int journal_next_segment(struct journal *j);
 /* Where the next record will go (the end of the last one appended). Not thread-safe against
  * appends: the appending thread calls it. */
 void journal_tell(struct journal *j, struct jpos *end);

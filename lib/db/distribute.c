@@ -718,8 +718,12 @@ int db_freeze(iodb *db, int force, uint64_t *gen)
 		return rc;
 
 	/* The manifest will point at the journal's end: it must be durable there. And the
-	 * graph is durable as it stands: compaction may drop what it discards. */
+	 * graph is durable as it stands: compaction may drop what it discards. A flush also
+	 * starts a new segment, so that the one written so far is wholly before the distribute
+	 * point and can be released (space after a rollback or clean is all given back). */
 	RET(journal_flush(db->journal));
+	if (force)
+		RET(journal_next_segment(db->journal));
 	db_compact_rules(db);
 	db_snap_durable(db);
 	if (!(job = mem_calloc(1, sizeof(*job))))

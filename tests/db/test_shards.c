@@ -218,6 +218,69 @@ START_TEST(test_release_and_merkle_holder)
 }
 END_TEST
 
+/*
+ * Space after a rollback and clean is given back: the flush starts a new journal segment, so
+ * the one holding the discarded versions (already distributed) is released. Without the
+ * Merkle layer the first segment file is gone; with it (a snapshot of the base holding the
+ * journal from there on) nothing breaks: a reopen reads the right values and hashes.
+ */
+START_TEST(test_flush_releases_active_segment)
+{
+	char *dir = tu_tmpdir("shards-seg"), *seg1;
+	uint64_t vno = 0;
+	uint8_t hash[32], hash2[32];
+	iodb_options o;
+	iodb *db;
+
+	seg1 = tu_path(dir, "journal/00000000000000000001.log");
+	iodb_options_init(&o);
+	o.sync = 0;
+	o.merkle = _i;
+	o.snapshot_interval = 0;
+	o.incremental_snapshot_interval = 0;
+	ck_ok(iodb_open(dir, &o, &db));
+	load(db, 0, 300, 1, 10, &vno); /* 30 versions, all in the first segment */
+	load(db, 0, 300, 2, 10, &vno);
+	ck_ok(iodb_rollback(db, "v10", 3));
+	ck_ok(iodb_clean(db, 1));
+	if (_i)
+		ck_ok(iodb_merkle_snapshot(db, 1)); /* the base's: the journal hold moves to it */
+	ck_ok(iodb_flush(db));
+	if (_i) /* the snapshot's hold moves at the next durable point */
+		ck_ok(iodb_flush(db));
+	/* With the Merkle layer, the base's own commit record (in the first segment) is where
+	 * its hold stands: that segment stays. */
+	if (!_i) {
+		ck_assert_msg(tu_file_size(seg1) < 0,
+			      "the first journal segment (%lld bytes) was kept", tu_file_size(seg1));
+		ck_assert_uint_eq((uint64_t)tu_stat(db, NULL, "segments"), 1);
+	}
+	if (_i)
+		ck_ok(iodb_commit_hash(db, NULL, 0, hash));
+	ck_ok(iodb_close(db));
+
+	ck_ok(iodb_open(dir, &o, &db));
+	for (uint32_t i = 0; i < 110; i += 7)
+		check_key(db, NULL, i, 1); /* v10 holds generation 1 of keys 0..109, no more */
+	{
+		void *v;
+		size_t l;
+
+		ck_rc(iodb_get(db, NULL, "key-000000000110", 16, &v, &l), IODB_NOTFOUND);
+	}
+	if (_i) {
+		ck_ok(iodb_commit_hash(db, NULL, 0, hash2));
+		ck_assert_mem_eq(hash, hash2, 32);
+	}
+	load(db, 0, 10, 3, 10, &vno); /* writes go on */
+	check_key(db, NULL, 5, 3);
+	ck_ok(iodb_close(db));
+	tu_rmrf(dir);
+	free(seg1);
+	free(dir);
+}
+END_TEST
+
 /* A store of 20 times the memtable budget: the engine's memory stays near the budget. */
 START_TEST(test_memory_bound)
 {
@@ -474,6 +537,7 @@ int main(void)
 	tcase_set_timeout(tc, 900);
 	tcase_add_test(tc, test_open_reads_manifest_and_tail);
 	tcase_add_test(tc, test_release_and_merkle_holder);
+	tcase_add_loop_test(tc, test_flush_releases_active_segment, 0, 2);
 	tcase_add_test(tc, test_memory_bound);
 	tcase_add_test(tc, test_snapshot_across_distribute);
 	tcase_add_test(tc, test_damaged_manifest);
