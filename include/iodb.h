@@ -9,6 +9,11 @@
  *     out-parameters, which are left untouched on failure.
  *   - iodb_strerror(rc) names a code; iodb_errmsg() gives the calling thread's detail of its
  *     last failure, naming the file and offset where one applies.
+ *   - Callbacks (iodb_versions, iodb_export, iodb_import) return 0 to go on; any other value
+ *     stops the call, which then returns IODB_ECANCELED (never the callback's value, which
+ *     could be taken for an error code of iodb's). iodb_errmsg() names the call and the
+ *     value, e.g. "iodb_versions: stopped by the callback (it returned 42)"; a caller that
+ *     needs more keeps it in its ctx.
  *   - Memory returned by iodb (values, version IDs, JSON) is owned by the caller and freed
  *     with iodb_free(). Borrowed pointers (iterator keys and values) are valid until the
  *     iterator moves or closes.
@@ -54,14 +59,16 @@ enum {
 	IODB_EIO = -5,      /* the OS failed an I/O call; sticky for writes after write/fsync */
 	IODB_ENOMEM = -6,   /* out of memory */
 	IODB_EBUSY = -7,    /* directory held by another open handle or process */
-	IODB_EPROOF = -8    /* a Merkle proof does not verify */
+	IODB_EPROOF = -8,   /* a Merkle proof does not verify */
+	IODB_ECANCELED = -9 /* a callback returned non-zero: the call stopped there */
 };
 
 /* Static text naming a return code; never NULL. Does not touch iodb_errmsg(). */
 IODB_API const char *iodb_strerror(int rc);
 /* Detail of the calling thread's last failure: every call that fails sets it (to "" for a
- * plain IODB_NOTFOUND from a read); successful calls leave it alone. Valid until this
- * thread's next failing call. */
+ * plain IODB_NOTFOUND from a read: a key that is absent, an iterator run off an end);
+ * successful calls, iodb_open included, leave it as it was. Valid until this thread's next
+ * failing call. */
 IODB_API const char *iodb_errmsg(void);
 
 /* Limits. */
@@ -202,8 +209,8 @@ IODB_API int iodb_clean(iodb *db, uint32_t keep);
 
 /* Called for every retained version, parents before children. parent is NULL/0 for the
  * oldest retained version (its parent, if any, is no longer retained). The pointers are
- * valid during the call only. Return non-zero to stop; iodb_versions then returns that
- * value. Calls are made without any lock of the store held. */
+ * valid during the call only. Return non-zero to stop; iodb_versions then returns
+ * IODB_ECANCELED. Calls are made without any lock of the store held. */
 typedef int (*iodb_version_fn)(void *ctx, const void *vid, size_t vidlen, const void *parent,
 			       size_t parentlen, uint64_t height);
 IODB_API int iodb_versions(iodb *db, iodb_version_fn fn, void *ctx);
@@ -263,18 +270,19 @@ IODB_API int iodb_merkle_snapshot(iodb *db, int full);
 /*
  * State sync. iodb_export streams version vid's trees (every store's IAVL nodes in post
  * order: height, version, key and, for leaves, the value; Cosmos state sync's item order)
- * through fn in chunks of about 256 KiB; fn returns non-zero to stop (the export then fails
- * with IODB_EINVAL). The stream starts with the version's height, ID and commit hash.
+ * through fn in chunks of about 256 KiB; fn returns non-zero to stop (the export then
+ * returns IODB_ECANCELED). The stream starts with the version's height, ID and commit hash.
  */
 typedef int (*iodb_chunk_fn)(void *ctx, const void *chunk, size_t len);
 IODB_API int iodb_export(iodb *db, const void *vid, size_t vidlen, iodb_chunk_fn fn, void *ctx);
 /*
  * Rebuild a store from an export stream into dir (missing or empty). next(ctx, &chunk, &len)
  * hands over the stream's next chunk (valid until the next call), len 0 at the end; non-zero
- * fails. Every node is checked and every hash recomputed; unless the commit hash comes out
- * as commit_hash, IODB_EPROOF and nothing is written. The result is a store whose only
- * version is the exported one (same ID, height, key-values and hashes), its Merkle roots in a
- * snapshot. o may be NULL (merkle and initial_height are set by the import).
+ * stops the import (IODB_ECANCELED, nothing written). Every node is checked and every hash
+ * recomputed; unless the commit hash comes out as commit_hash, IODB_EPROOF and nothing is
+ * written. The result is a store whose only version is the exported one (same ID, height,
+ * key-values and hashes), its Merkle roots in a snapshot. o may be NULL (merkle and
+ * initial_height are set by the import).
  */
 typedef int (*iodb_next_chunk_fn)(void *ctx, const void **chunk, size_t *len);
 IODB_API int iodb_import(const char *dir, const iodb_options *o, const uint8_t commit_hash[32],

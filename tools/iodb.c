@@ -159,7 +159,7 @@ static int head_height(struct cli *c, uint64_t *height)
 	hs.vidlen = headlen;
 	rc = iodb_versions(c->db, match_head, &hs);
 	iodb_free(head);
-	if (rc < 0)
+	if (rc < 0 && rc != IODB_ECANCELED) /* ECANCELED: match_head found it */
 		return store_error(rc, "versions");
 	if (rc == 0) {
 		fputs("iodb: versions: the head is not among the retained versions\n", stderr);
@@ -556,7 +556,7 @@ static int collect_version(void *ctx, const void *vid, size_t vidlen, const void
 		struct vnode *grown = realloc(t->v, cap * sizeof(*grown));
 
 		if (grown == NULL)
-			return IODB_ENOMEM;
+			return 1; /* out of memory: stops the walk (IODB_ECANCELED) */
 		t->v = grown;
 		t->cap = cap;
 	}
@@ -571,7 +571,7 @@ static int collect_version(void *ctx, const void *vid, size_t vidlen, const void
 	if (v->vid == NULL || (parent != NULL && v->parent == NULL)) {
 		free(v->vid);
 		free(v->parent);
-		return IODB_ENOMEM;
+		return 1;
 	}
 	v->height = height;
 	t->n++;
@@ -744,7 +744,9 @@ static int cmd_versions(struct cli *c)
 		return store_error(rc, "head");
 	head.p = h;
 	rc = iodb_versions(c->db, collect_version, &t);
-	if (rc != IODB_OK)
+	if (rc == IODB_ECANCELED) /* collect_version ran out of memory */
+		st = out_of_memory();
+	else if (rc != IODB_OK)
 		st = store_error(rc, "versions");
 	if (st == EXIT_OK)
 		st = vtree_link(&t);
@@ -1050,9 +1052,19 @@ static int cmd_snapshot(struct cli *c)
 	return EXIT_OK;
 }
 
+struct file_sink {
+	FILE *f;
+	int err; /* errno of a failed write */
+};
+
 static int write_chunk(void *ctx, const void *chunk, size_t len)
 {
-	return fwrite(chunk, 1, len, ctx) == len ? 0 : -1;
+	struct file_sink *s = ctx;
+
+	if (fwrite(chunk, 1, len, s->f) == len)
+		return 0;
+	s->err = errno ? errno : EIO;
+	return -1; /* stops the export: IODB_ECANCELED */
 }
 
 static int cmd_export(struct cli *c)
@@ -1060,6 +1072,7 @@ static int cmd_export(struct cli *c)
 	struct cmd_args a;
 	struct bytes at = { 0 };
 	uint8_t hash[32];
+	struct file_sink sink = { NULL, 0 };
 	FILE *f = NULL;
 	int st, rc;
 
@@ -1072,8 +1085,15 @@ static int cmd_export(struct cli *c)
 		fprintf(stderr, "iodb: export: %s: %s\n", a.pos[0], strerror(errno));
 		st = EXIT_FAIL;
 	}
-	if (st == EXIT_OK && (rc = iodb_export(c->db, at.p, at.n, write_chunk, f)) != IODB_OK)
-		st = store_error(rc, "export");
+	sink.f = f;
+	if (st == EXIT_OK && (rc = iodb_export(c->db, at.p, at.n, write_chunk, &sink)) != IODB_OK) {
+		if (rc == IODB_ECANCELED && sink.err) {
+			fprintf(stderr, "iodb: export: %s: %s\n", a.pos[0], strerror(sink.err));
+			st = EXIT_FAIL;
+		} else {
+			st = store_error(rc, "export");
+		}
+	}
 	if (f && fclose(f) != 0 && st == EXIT_OK) {
 		fprintf(stderr, "iodb: export: %s: %s\n", a.pos[0], strerror(errno));
 		st = EXIT_FAIL;
@@ -1086,6 +1106,7 @@ static int cmd_export(struct cli *c)
 
 struct file_src {
 	FILE *f;
+	int err; /* errno of a failed read */
 	unsigned char buf[1 << 16];
 };
 
@@ -1095,7 +1116,10 @@ static int read_chunk(void *ctx, const void **chunk, size_t *len)
 
 	*len = fread(s->buf, 1, sizeof(s->buf), s->f);
 	*chunk = s->buf;
-	return ferror(s->f) ? -1 : 0;
+	if (!ferror(s->f))
+		return 0;
+	s->err = errno ? errno : EIO;
+	return -1; /* stops the import: IODB_ECANCELED */
 }
 
 static int cmd_import(struct cli *c)
@@ -1125,8 +1149,14 @@ static int cmd_import(struct cli *c)
 	} else {
 		iodb_options_init(&o);
 		o.sync = !c->nosync;
-		if ((rc = iodb_import(c->dir, &o, hash.p, read_chunk, src)) != IODB_OK)
+		src->err = 0;
+		rc = iodb_import(c->dir, &o, hash.p, read_chunk, src);
+		if (rc == IODB_ECANCELED && src->err) {
+			fprintf(stderr, "iodb: import: %s: %s\n", a.pos[0], strerror(src->err));
+			st = EXIT_FAIL;
+		} else if (rc != IODB_OK) {
 			st = store_error(rc, "import into %s", c->dir);
+		}
 		fclose(src->f);
 	}
 	free(src);

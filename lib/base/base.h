@@ -26,6 +26,20 @@ int err_corrupt_at(const char *src, int line, const char *path, uint64_t off, co
 /* An OS call failed with errno e on path (offset off, or UINT64_MAX for none). */
 int err_os(int e, const char *op, const char *path, uint64_t off);
 void err_clear(void);
+/* A caller's callback returned value (non-zero): IODB_ECANCELED, the message naming the
+ * public function fn and the value (the callback rule of include/iodb.h's conventions). */
+int err_canceled(const char *fn, int value);
+/*
+ * The calling thread's message kept across a public call that handles failures inside it
+ * (a snapshot that cannot be used, a missing thread, an iterator's end): err_keep at its
+ * start, err_kept(rc) at its end puts the message back when rc is 0, so that a call that
+ * succeeds leaves iodb_errmsg() as it found it. Returns rc.
+ */
+struct err_saved {
+	char msg[1024];
+};
+void err_keep(struct err_saved *s);
+int err_kept(const struct err_saved *s, int rc);
 
 /* Keep-the-first-error helpers (WiredTiger's WT_RET / WT_ERR / WT_TRET). */
 #define RET(x)                                                                         \

@@ -3,7 +3,9 @@
  *
  * Each thread has its own message buffer, so concurrent callers never see each other's
  * detail. A message is overwritten by the thread's next failure; successful calls do not
- * clear it (as errno), so iodb_errmsg() is meaningful only right after a failure.
+ * clear it (as errno), so iodb_errmsg() is meaningful only right after a failure. Failures
+ * met and handled inside a call also write it, so a public call that can meet one keeps
+ * the caller's message with err_keep/err_kept.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -33,6 +35,8 @@ const char *iodb_strerror(int rc)
 		return "store is busy (open elsewhere)";
 	case IODB_EPROOF:
 		return "proof does not verify";
+	case IODB_ECANCELED:
+		return "stopped by the callback";
 	default:
 		return "unknown error code";
 	}
@@ -46,6 +50,23 @@ const char *iodb_errmsg(void)
 void err_clear(void)
 {
 	errmsg_buf[0] = '\0';
+}
+
+int err_canceled(const char *fn, int value)
+{
+	return err_set(IODB_ECANCELED, "%s: stopped by the callback (it returned %d)", fn, value);
+}
+
+void err_keep(struct err_saved *s)
+{
+	snprintf(s->msg, sizeof(s->msg), "%s", errmsg_buf);
+}
+
+int err_kept(const struct err_saved *s, int rc)
+{
+	if (rc == 0)
+		snprintf(errmsg_buf, sizeof(errmsg_buf), "%s", s->msg);
+	return rc;
 }
 
 int err_set(int rc, const char *fmt, ...)

@@ -627,10 +627,12 @@ int db_compact_failed(iodb *db)
 int iodb_compact(iodb *db)
 {
 	struct compactor *c;
+	struct err_saved caller;
 	int rc;
 
 	if (!db)
 		return err_set(IODB_EINVAL, "iodb_compact: db must not be NULL");
+	err_keep(&caller);
 	c = db->cmp;
 	/* Everything in the runs, and the graph durable: the rules it leaves are the ones
 	 * the tasks below use. */
@@ -646,7 +648,7 @@ int iodb_compact(iodb *db)
 		if (c->nbusy == 0 || c->err) {
 			rc = c->err;
 			pthread_mutex_unlock(&c->mu);
-			return rc ? err_set(rc, "%s", c->msg) : 0;
+			return rc ? err_set(rc, "%s", c->msg) : err_kept(&caller, 0);
 		}
 		pthread_cond_wait(&c->done_cv, &c->mu);
 		pthread_mutex_unlock(&c->mu);

@@ -520,6 +520,8 @@ static int db_open(const char *dir, const iodb_options *opts, struct env *env, i
 	char *path = NULL;
 	uint64_t t0 = now_usec();
 	roaring_bitmap_t *anc = NULL;
+	struct err_saved caller; /* failures handled inside (a snapshot not used, no worker
+				  * thread) must not replace it when the open succeeds */
 	struct view *v;
 	int rc, exists;
 
@@ -533,6 +535,7 @@ static int db_open(const char *dir, const iodb_options *opts, struct env *env, i
 			env_free(env);
 		return err_set(IODB_ENOMEM, "out of memory opening %s", dir);
 	}
+	err_keep(&caller);
 	db->env = env;
 	db->own_env = own_env;
 	pthread_mutex_init(&db->wq_mu, NULL);
@@ -598,7 +601,7 @@ static int db_open(const char *dir, const iodb_options *opts, struct env *env, i
 	db->open_usec = now_usec() - t0;
 	mem_free(path);
 	*out = db;
-	return 0;
+	return err_kept(&caller, 0);
 err:
 	mem_free(path);
 	db_free(db);
@@ -625,8 +628,13 @@ int iodb_close(iodb *db)
 	if (db->open_readers)
 		return err_set(IODB_EBUSY, "iodb_close: %d snapshots or iterators still open",
 			       (int)db->open_readers);
-	db_free(db);
-	return 0;
+	{
+		struct err_saved caller; /* stopping the background work handles failures */
+
+		err_keep(&caller);
+		db_free(db);
+		return err_kept(&caller, 0);
+	}
 }
 
 /* ---- Statistics ----------------------------------------------------------------------- */

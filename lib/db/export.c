@@ -40,15 +40,21 @@ struct exp {
 	int rc;
 };
 
+/* Hand what is buffered to the caller's fn. */
+static int emit_chunk(struct exp *e)
+{
+	int stop = e->fn(e->ctx, e->out.p, e->out.len);
+
+	if (stop)
+		return err_canceled("iodb_export", stop);
+	e->out.len = 0;
+	return 0;
+}
+
 static int emit(struct exp *e, const void *p, size_t n)
 {
 	RET(buf_append(&e->out, p, n));
-	if (e->out.len >= CHUNK) {
-		if (e->fn(e->ctx, e->out.p, e->out.len) != 0)
-			return err_set(IODB_EINVAL, "the export callback stopped the export");
-		e->out.len = 0;
-	}
-	return 0;
+	return e->out.len >= CHUNK ? emit_chunk(e) : 0;
 }
 
 static int emit32(struct exp *e, uint32_t v)
@@ -109,6 +115,7 @@ static int export_node(struct exp *e, const struct mnode *n, int depth)
 int iodb_export(iodb *db, const void *vid, size_t vidlen, iodb_chunk_fn fn, void *ctx)
 {
 	struct exp e = {0};
+	struct err_saved caller; /* the iterator's end sets "": a success keeps the caller's */
 	struct mroots *r = NULL;
 	struct view *view = NULL;
 	iodb_snapshot *snap = NULL;
@@ -125,6 +132,7 @@ int iodb_export(iodb *db, const void *vid, size_t vidlen, iodb_chunk_fn fn, void
 		return err_set(IODB_EINVAL, "the Merkle layer is off (options.merkle = 0)");
 	if ((vid && (vidlen == 0 || vidlen > IODB_MAX_VID)) || (!vid && vidlen))
 		return err_set(IODB_EINVAL, "bad version ID");
+	err_keep(&caller);
 	buf_init(&e.out);
 	e.fn = fn;
 	e.ctx = ctx;
@@ -182,15 +190,15 @@ int iodb_export(iodb *db, const void *vid, size_t vidlen, iodb_chunk_fn fn, void
 		e.it = NULL;
 	}
 	ERR(emit(&e, EXP_END, 8));
-	if (e.out.len && fn(ctx, e.out.p, e.out.len) != 0)
-		rc = err_set(IODB_EINVAL, "the export callback stopped the export");
+	if (e.out.len)
+		rc = emit_chunk(&e);
 err:
 	iodb_iter_close(e.it);
 	iodb_snapshot_close(snap);
 	view_unref(view);
 	mroots_unref(r);
 	buf_free(&e.out);
-	return rc;
+	return err_kept(&caller, rc);
 }
 
 /* ---- Import ---------------------------------------------------------------------------- */
@@ -215,8 +223,13 @@ static int src_get(struct src *s, void *out, size_t n)
 		if (s->off == s->len) {
 			const void *p = NULL;
 			size_t len = 0;
+			int stop = s->end ? 0 : s->next(s->ctx, &p, &len);
 
-			if (s->end || s->next(s->ctx, &p, &len) != 0 || len == 0 || !p) {
+			if (stop) {
+				s->end = 1;
+				return err_canceled("iodb_import", stop);
+			}
+			if (s->end || len == 0 || !p) {
 				s->end = 1;
 				return err_set(IODB_EPROOF, "import: the stream ends early (at byte %llu)",
 					       (unsigned long long)s->total);
@@ -446,6 +459,7 @@ int iodb_import(const char *dir, const iodb_options *opts, const uint8_t commit_
 		iodb_next_chunk_fn next, void *ctx)
 {
 	struct src s = {next, ctx, NULL, 0, 0, 0, 0};
+	struct err_saved caller;
 	struct istore *st = NULL;
 	struct mstore_root *sr = NULL;
 	iodb_batch *b = NULL;
@@ -461,6 +475,7 @@ int iodb_import(const char *dir, const iodb_options *opts, const uint8_t commit_
 		return err_set(IODB_EINVAL, "dir, commit_hash and next must not be NULL");
 	if (!(empty = dir_is_empty(dir)))
 		return err_set(IODB_EINVAL, "%s: import needs an empty or missing directory", dir);
+	err_keep(&caller);
 	buf_init(&scratch);
 	ERR(iodb_batch_new(&b));
 	ERR(src_get(&s, magic, 8));
@@ -473,7 +488,7 @@ int iodb_import(const char *dir, const iodb_options *opts, const uint8_t commit_
 	ERR(src_get(&s, vid, vl));
 	ERR(src_get(&s, claimed, 32));
 	ERR(src_u32(&s, &nstores));
-	if (vl == 0 || height == 0 || height > INT64_MAX || nstores > 1u << 16) {
+	if (vl == 0 || height == 0 || height > IODB_MAX_HEIGHT || nstores > 1u << 16) {
 		rc = BADSTREAM("bad header");
 		goto err;
 	}
@@ -557,8 +572,11 @@ err:
 		struct env *env;
 
 		if (env_new(&env) == 0) {
+			struct err_saved failure;
+
+			err_keep(&failure); /* the import's failure is the one to report */
 			if (env_remove_tree(env, dir, empty == 2) != 0)
-				err_clear();
+				err_kept(&failure, 0);
 			env_free(env);
 		}
 	}
@@ -568,5 +586,5 @@ err:
 	mem_free(sr);
 	iodb_batch_free(b);
 	buf_free(&scratch);
-	return rc;
+	return err_kept(&caller, rc);
 }

@@ -128,11 +128,19 @@ static int seek_before(iodb_iter *u, uint32_t store, const uint8_t *key, size_t 
 	return it->ops->status(it);
 }
 
+/* Ran off an end: a plain IODB_NOTFOUND of a read, whose message is "" (iodb.h), so that
+ * no older detail is taken for this call's. */
+static int off_the_end(void)
+{
+	err_clear();
+	return IODB_NOTFOUND;
+}
+
 static int result(const iodb_iter *u, int rc)
 {
 	if (rc)
 		return rc;
-	return u->valid ? IODB_OK : IODB_NOTFOUND;
+	return u->valid ? IODB_OK : off_the_end();
 }
 
 int iodb_iter_open(iodb *db, iodb_snapshot *s, const char *store, iodb_iter **out)
@@ -213,7 +221,7 @@ int iodb_iter_first(iodb_iter *u)
 		return err_set(IODB_EINVAL, "iterator must not be NULL");
 	u->valid = 0;
 	if (!u->has_store)
-		return IODB_NOTFOUND;
+		return off_the_end();
 	u->it->ops->seek(u->it, u->store, NULL, 0, N_MAX);
 	return result(u, find_next(u, 0));
 }
@@ -224,7 +232,7 @@ int iodb_iter_last(iodb_iter *u)
 		return err_set(IODB_EINVAL, "iterator must not be NULL");
 	u->valid = 0;
 	if (!u->has_store)
-		return IODB_NOTFOUND;
+		return off_the_end();
 	/* The first entry of any later store, then one back. */
 	RET(seek_before(u, u->store + 1, NULL, 0));
 	return result(u, find_prev(u));
@@ -237,7 +245,7 @@ int iodb_iter_seek(iodb_iter *u, const void *key, size_t klen)
 	RET(check_key(key, klen));
 	u->valid = 0;
 	if (!u->has_store)
-		return IODB_NOTFOUND;
+		return off_the_end();
 	u->it->ops->seek(u->it, u->store, key, klen, N_MAX);
 	return result(u, find_next(u, 0));
 }

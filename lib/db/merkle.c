@@ -551,7 +551,14 @@ static int resolve(iodb *db, const void *vid, size_t vidlen, uint32_t *n, struct
 	if (!*n)
 		return err_set(IODB_NOTFOUND, vid ? "no retained version has that ID"
 						  : "the store has no version yet");
-	return db_merkle_roots(db, *n, r);
+	{
+		/* A rebuild may pass a snapshot it cannot use: a success keeps the caller's
+		 * message (iodb.h). */
+		struct err_saved caller;
+
+		err_keep(&caller);
+		return err_kept(&caller, db_merkle_roots(db, *n, r));
+	}
 }
 
 static int store_missing(const uint8_t *name, size_t nlen)

@@ -93,9 +93,11 @@ int iodb_versions(iodb *db, iodb_version_fn fn, void *ctx)
 	pthread_rwlock_unlock(&db->vg_lock);
 	for (uint32_t i = 0; rc == 0 && i < nrows; i++) {
 		const struct vrow *r = &rows[i];
+		int stop = fn(ctx, ids.p + r->vid_off, r->vidlen,
+			      r->parentlen ? ids.p + r->parent_off : NULL, r->parentlen, r->height);
 
-		rc = fn(ctx, ids.p + r->vid_off, r->vidlen,
-			r->parentlen ? ids.p + r->parent_off : NULL, r->parentlen, r->height);
+		if (stop)
+			rc = err_canceled("iodb_versions", stop);
 	}
 	mem_free(rows);
 	buf_free(&ids);

@@ -530,6 +530,7 @@ void db_fail_note(iodb *db, const char *msg)
 static int commit(iodb *db, struct writer *w)
 {
 	struct writer *last;
+	struct err_saved caller; /* a leader's work handles failures: a success keeps it */
 	size_t bytes;
 
 	pthread_cond_init(&w->cv, NULL);
@@ -551,6 +552,7 @@ static int commit(iodb *db, struct writer *w)
 		return w->rc;
 	}
 	/* Leader: take a group of consecutive updates. */
+	err_keep(&caller);
 	last = w;
 	bytes = writer_bytes(w);
 	if (w->kind == W_UPDATE && !db->o.keep_versions)
@@ -583,7 +585,8 @@ static int commit(iodb *db, struct writer *w)
 		db_compact_throttle(db); /* compaction behind: writes slow down (compact.c) */
 		lead_updates(db, w, last);
 	} else if (w->kind != W_FLUSH) {
-		w->rc = lead_control(db, w);
+		if ((w->rc = lead_control(db, w)) != 0)
+			snprintf(w->msg, sizeof(w->msg), "%s", iodb_errmsg());
 	}
 	/* Still the leader: freeze the memtable if it is due (a flush: if it holds anything).
 	 * A failure here fails later writes and a flush, never the updates just committed. */
@@ -620,7 +623,7 @@ static int commit(iodb *db, struct writer *w)
 	pthread_cond_destroy(&w->cv);
 	if (w->rc && w->msg[0])
 		err_set(w->rc, "%s", w->msg);
-	return w->rc;
+	return err_kept(&caller, w->rc);
 }
 
 static int check_vid(const void *vid, size_t vidlen)

@@ -8,6 +8,8 @@
  *   snapshots   pinned views through later writes, rollback, clean, checkout; close EBUSY
  *   iter        scans against a sorted reference, seeks, direction changes, pinning
  *   lock        one handle per directory (in-process and across fork), create_if_missing
+ *   errmsg      iodb_errmsg(): set by every failure, kept by every success; callbacks
+ *               that stop a call (IODB_ECANCELED)
  *   durability  close/reopen with sync on and off, small journal segments; iodb_stats
  *
  * Every check names exact values, so a wrong answer fails. Scratch directories come from
@@ -2023,6 +2025,315 @@ START_TEST(test_lock_missing_and_file)
 }
 END_TEST
 
+/* ---- errmsg and callbacks ------------------------------------------------------------- */
+
+/* Leave a known detail behind (iodb_clean(0)'s, which no call below can give). */
+static void plant(iodb *db)
+{
+	ck_rc(iodb_clean(db, 0), IODB_EINVAL);
+	ck_assert_msg(strstr(iodb_errmsg(), "keep"), "the planted failure left \"%s\"",
+		      iodb_errmsg());
+}
+
+/* A successful call leaves the detail as it was. */
+#define ck_kept(call)                                                                      \
+	do {                                                                               \
+		char before_[1024];                                                        \
+                                                                                           \
+		snprintf(before_, sizeof(before_), "%s", iodb_errmsg());                   \
+		ck_ok(call);                                                               \
+		ck_assert_msg(strcmp(iodb_errmsg(), before_) == 0,                        \
+			      "%s succeeded and replaced the detail \"%s\" with \"%s\"", #call,  \
+			      before_, iodb_errmsg());                                     \
+	} while (0)
+
+/* A failure sets its own detail: "" for a plain NOTFOUND of a read, else non-empty and not the
+ * planted one. */
+#define ck_own_msg(call, want, read_miss, planted)                                         \
+	do {                                                                               \
+		ck_rc(call, want);                                                         \
+		if (read_miss)                                                             \
+			ck_assert_msg(iodb_errmsg()[0] == '\0',                            \
+				      "%s: a plain NOTFOUND left \"%s\"", #call, iodb_errmsg()); \
+		else                                                                       \
+			ck_assert_msg(iodb_errmsg()[0] && strcmp(iodb_errmsg(), planted), \
+				      "%s: detail \"%s\"", #call, iodb_errmsg());          \
+	} while (0)
+
+struct chunks {
+	unsigned char *p;
+	size_t len, at, chunk;
+	int calls, stop_at, stop_with;
+};
+
+static int chunk_sink(void *ctx, const void *chunk, size_t len)
+{
+	struct chunks *c = ctx;
+
+	if (++c->calls == c->stop_at)
+		return c->stop_with;
+	c->p = realloc(c->p, c->len + len);
+	memcpy(c->p + c->len, chunk, len);
+	c->len += len;
+	return 0;
+}
+
+static int chunk_source(void *ctx, const void **chunk, size_t *len)
+{
+	struct chunks *c = ctx;
+	size_t n = c->len - c->at < c->chunk ? c->len - c->at : c->chunk;
+
+	if (++c->calls == c->stop_at)
+		return c->stop_with;
+	*chunk = c->p + c->at;
+	*len = n;
+	c->at += n;
+	return 0;
+}
+
+struct vstop {
+	int calls, stop_at, stop_with;
+};
+
+static int version_stop(void *ctx, const void *vid, size_t vidlen, const void *parent,
+			size_t parentlen, uint64_t height)
+{
+	struct vstop *s = ctx;
+
+	(void)vid;
+	(void)vidlen;
+	(void)parent;
+	(void)parentlen;
+	(void)height;
+	return ++s->calls == s->stop_at ? s->stop_with : 0;
+}
+
+/* What iodb.h promises of iodb_errmsg(): every failing call sets it ("" for a plain
+ * NOTFOUND of a read), successful calls leave it alone (iodb_open included). */
+START_TEST(test_errmsg_contract)
+{
+	char *dir = tu_tmpdir("api-errmsg"), *dir2 = tu_path(dir, "copy"), *d1 = tu_path(dir, "db");
+	char planted[1024];
+	iodb *db, *db2;
+	iodb_options o;
+	iodb_batch *b;
+	iodb_snapshot *s;
+	iodb_iter *it;
+	struct chunks ex = {0};
+	void *val, *proof, *json;
+	size_t vlen, plen;
+	uint8_t root[32], hash[32];
+
+	iodb_options_init(&o);
+	o.snapshot_interval = o.incremental_snapshot_interval = 0;
+	db = xopen(d1, &o);
+	commit(db, "v1", "+a=1", "+b=2", "+s:x=1");
+	commit(db, "v2", "+c=3", "-a");
+
+	/* Successes after a failure. */
+	plant(db);
+	snprintf(planted, sizeof(planted), "%s", iodb_errmsg());
+	ck_kept(iodb_batch_new(&b));
+	ck_kept(iodb_batch_put(b, NULL, "d", 1, "4", 1));
+	ck_kept(iodb_batch_del(b, "s", "x", 1));
+	ck_kept(iodb_update(db, "v3", 2, b));
+	iodb_batch_free(b);
+	ck_kept(iodb_get(db, NULL, "d", 1, &val, &vlen));
+	iodb_free(val);
+	ck_kept(iodb_head(db, &val, &vlen));
+	iodb_free(val);
+	ck_kept(iodb_versions(db, count_cb, &(int){0}));
+	ck_kept(iodb_snapshot_open(db, "v1", 2, &s));
+	ck_kept(iodb_snapshot_get(s, NULL, "a", 1, &val, &vlen));
+	iodb_free(val);
+	ck_kept(iodb_iter_open(db, s, NULL, &it));
+	ck_kept(iodb_iter_last(it));
+	ck_kept(iodb_iter_prev(it));
+	ck_kept(iodb_iter_seek(it, "a", 1));
+	ck_kept(iodb_iter_next(it));
+	ck_kept(iodb_iter_first(it));
+	iodb_iter_close(it);
+	iodb_snapshot_close(s);
+	ck_kept(iodb_root_hash(db, "v1", 2, "s", root));
+	ck_kept(iodb_commit_hash(db, NULL, 0, hash));
+	ck_kept(iodb_prove(db, "v1", 2, NULL, "b", 1, &proof, &plen));
+	ck_kept(iodb_root_hash(db, "v1", 2, NULL, root));
+	ck_kept(iodb_verify_proof(root, proof, plen, "b", 1, "2", 1));
+	iodb_free(proof);
+	ck_kept(iodb_checkout(db, "v1", 2));
+	ck_kept(iodb_checkout(db, "v3", 2));
+	ck_kept(iodb_rollback(db, "v2", 2));
+	ck_kept(iodb_clean(db, 1));
+	ck_kept(iodb_flush(db));
+	ck_kept(iodb_compact(db));
+	ck_kept(iodb_stats(db, (char **)&json));
+	iodb_free(json);
+	ck_kept(iodb_merkle_snapshot(db, 1));
+	ck_kept(iodb_export(db, NULL, 0, chunk_sink, &ex));
+	ck_kept(iodb_commit_hash(db, NULL, 0, hash));
+	ex.chunk = 1000;
+	ck_kept(iodb_import(dir2, NULL, hash, chunk_source, &ex));
+	ck_kept(iodb_close(db));
+	ck_kept(iodb_open(d1, &o, &db));
+	ck_kept(iodb_open(dir2, &o, &db2));
+	ck_kept(iodb_close(db2));
+
+	/* Failures after a failure: each sets its own detail. */
+	ck_own_msg(iodb_get(db, NULL, "zz", 2, &val, &vlen), IODB_NOTFOUND, 1, planted);
+	plant(db);
+	ck_own_msg(iodb_get(db, "nostore", "zz", 2, &val, &vlen), IODB_NOTFOUND, 1, planted);
+	plant(db);
+	ck_kept(iodb_snapshot_open(db, NULL, 0, &s));
+	ck_own_msg(iodb_snapshot_get(s, NULL, "zz", 2, &val, &vlen), IODB_NOTFOUND, 1, planted);
+	ck_kept(iodb_iter_open(db, s, NULL, &it));
+	plant(db);
+	ck_own_msg(iodb_iter_seek(it, "zz", 2), IODB_NOTFOUND, 1, planted);
+	ck_kept(iodb_iter_last(it));
+	plant(db);
+	ck_own_msg(iodb_iter_next(it), IODB_NOTFOUND, 1, planted);
+	ck_kept(iodb_iter_first(it));
+	plant(db);
+	ck_own_msg(iodb_iter_prev(it), IODB_NOTFOUND, 1, planted);
+	plant(db);
+	ck_own_msg(iodb_iter_next(it), IODB_EINVAL, 0, planted); /* not on an entry */
+	iodb_iter_close(it);
+	ck_kept(iodb_iter_open(db, s, "nostore", &it));
+	plant(db);
+	ck_own_msg(iodb_iter_first(it), IODB_NOTFOUND, 1, planted);
+	plant(db);
+	ck_own_msg(iodb_iter_last(it), IODB_NOTFOUND, 1, planted);
+	plant(db);
+	ck_own_msg(iodb_iter_seek(it, "a", 1), IODB_NOTFOUND, 1, planted);
+	iodb_iter_close(it);
+	iodb_snapshot_close(s);
+	ck_own_msg(iodb_root_hash(db, "v9", 2, NULL, root), IODB_NOTFOUND, 0, planted);
+	plant(db);
+	ck_own_msg(iodb_root_hash(db, NULL, 0, "nostore", root), IODB_NOTFOUND, 0, planted);
+	plant(db);
+	ck_own_msg(iodb_commit_hash(db, "v9", 2, hash), IODB_NOTFOUND, 0, planted);
+	plant(db);
+	ck_own_msg(iodb_prove(db, "v9", 2, NULL, "a", 1, &proof, &plen), IODB_NOTFOUND, 0,
+		   planted);
+	plant(db);
+	ck_own_msg(iodb_snapshot_open(db, "v9", 2, &s), IODB_NOTFOUND, 0, planted);
+	plant(db);
+	ck_own_msg(iodb_checkout(db, "v9", 2), IODB_NOTFOUND, 0, planted);
+	plant(db);
+	ck_own_msg(iodb_update(db, "v2", 2, NULL), IODB_EEXIST, 0, planted);
+	plant(db);
+	ck_own_msg(iodb_verify_proof(root, "junk", 4, "a", 1, NULL, 0), IODB_EPROOF, 0, planted);
+	plant(db);
+	ck_own_msg(iodb_open(d1, &o, &db2), IODB_EBUSY, 0, planted);
+	plant(db);
+	ck_own_msg(iodb_versions(db, version_stop, &(struct vstop){0, 1, 3}), IODB_ECANCELED, 0,
+		   planted);
+	xclose(db);
+	free(ex.p);
+	free(d1);
+	free(dir2);
+	tu_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
+/* Every callback: 0 goes on; any other value stops the call, which returns IODB_ECANCELED
+ * (never the value, which could pass for an IODB_E* code), the value in iodb_errmsg(). */
+START_TEST(test_callbacks_stop)
+{
+	static const int values[] = {1, -1, IODB_EIO, IODB_EINVAL, IODB_ECANCELED, 42, -1000};
+	char *dir = tu_tmpdir("api-cb"), *d1 = tu_path(dir, "db"), *d2 = tu_path(dir, "imp");
+	struct chunks all = {0};
+	iodb_options o;
+	iodb_batch *b;
+	uint8_t hash[32];
+	char want[96];
+	iodb *db;
+
+	iodb_options_init(&o);
+	o.sync = 0;
+	o.snapshot_interval = o.incremental_snapshot_interval = 0;
+	db = xopen(d1, &o);
+	/* About 1 MiB of values: an export of four or more chunks. */
+	ck_ok(iodb_batch_new(&b));
+	for (int i = 0; i < 1000; i++) {
+		char key[16], val[1024];
+
+		snprintf(key, sizeof(key), "k%05d", i);
+		memset(val, 'a' + i % 26, sizeof(val));
+		ck_ok(iodb_batch_put(b, i % 2 ? "s" : NULL, key, strlen(key), val, sizeof(val)));
+	}
+	ck_ok(iodb_update(db, "v1", 2, b));
+	iodb_batch_free(b);
+	commit(db, "v2", "+x=1");
+	commit(db, "v3", "+y=1");
+	ck_ok(iodb_commit_hash(db, NULL, 0, hash));
+	ck_ok(iodb_export(db, NULL, 0, chunk_sink, &all));
+	ck_assert_int_ge(all.calls, 4);
+
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		struct vstop vs = {0, 2, values[i]};
+		struct chunks ex = {0}, im = all;
+
+		/* iodb_versions: stopped at the second version. */
+		ck_fail_msg(iodb_versions(db, version_stop, &vs), IODB_ECANCELED);
+		ck_assert_int_eq(vs.calls, 2);
+		snprintf(want, sizeof(want), "%s: stopped by the callback (it returned %d)",
+			 "iodb_versions", values[i]);
+		ck_assert_str_eq(iodb_errmsg(), want);
+
+		/* iodb_export: stopped at the second chunk. */
+		ex.stop_at = 2;
+		ex.stop_with = values[i];
+		ck_fail_msg(iodb_export(db, NULL, 0, chunk_sink, &ex), IODB_ECANCELED);
+		ck_assert_int_eq(ex.calls, 2);
+		snprintf(want, sizeof(want), "%s: stopped by the callback (it returned %d)",
+			 "iodb_export", values[i]);
+		ck_assert_str_eq(iodb_errmsg(), want);
+		free(ex.p);
+
+		/* iodb_import: stopped at the third chunk; nothing written. */
+		im.calls = 0;
+		im.at = 0;
+		im.chunk = 100000;
+		im.stop_at = 3;
+		im.stop_with = values[i];
+		ck_fail_msg(iodb_import(d2, NULL, hash, chunk_source, &im), IODB_ECANCELED);
+		ck_assert_int_eq(im.calls, 3);
+		snprintf(want, sizeof(want), "%s: stopped by the callback (it returned %d)",
+			 "iodb_import", values[i]);
+		ck_assert_str_eq(iodb_errmsg(), want);
+		ck_assert_int_lt(tu_file_size(d2), 0);
+	}
+	/* The last chunk too: an export of one chunk stopped. */
+	{
+		struct chunks ex = {0, 0, 0, 0, 0, 1, 7};
+
+		ck_fail_msg(iodb_export(db, "v2", 2, chunk_sink, &ex), IODB_ECANCELED);
+		ck_assert_int_ge(ex.calls, 1);
+	}
+	ck_assert_str_eq(iodb_strerror(IODB_ECANCELED), "stopped by the callback");
+	/* And 0 goes on to the end: the import of the whole stream works. */
+	all.at = 0;
+	all.chunk = 77777;
+	all.calls = 0;
+	ck_ok(iodb_import(d2, NULL, hash, chunk_source, &all));
+	xclose(db);
+	db = xopen(d2, &o);
+	{
+		uint8_t h2[32];
+
+		ck_ok(iodb_commit_hash(db, NULL, 0, h2));
+		ck_assert_mem_eq(h2, hash, 32);
+	}
+	xclose(db);
+	free(all.p);
+	free(d1);
+	free(d2);
+	tu_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
 /* ---- durability ----------------------------------------------------------------------- */
 
 /* nver random versions of binary keys and values (some 20 KB) in two stores, with rollbacks,
@@ -2192,6 +2503,11 @@ Suite *api_suite(void)
 	tc = tcase_create("lock");
 	tcase_add_test(tc, test_lock_busy);
 	tcase_add_test(tc, test_lock_missing_and_file);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("errmsg");
+	tcase_add_test(tc, test_errmsg_contract);
+	tcase_add_test(tc, test_callbacks_stop);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("durability");
