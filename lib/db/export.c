@@ -328,7 +328,10 @@ static int import_store(struct src *s, struct istore *st, uint64_t nnodes, iodb_
 				rc = err_set(IODB_ENOMEM, "out of memory importing");
 				goto err;
 			}
-			ERR(iodb_batch_put(b, st->name, key, klen, val, vlen));
+			if ((rc = iodb_batch_put(b, st->name, key, klen, val, vlen)) != 0) {
+				mnode_unref(n); /* not on the stack yet */
+				goto err;
+			}
 		} else {
 			struct mnode *l, *r;
 			const struct mnode *k;
