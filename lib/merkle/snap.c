@@ -20,6 +20,8 @@
  * checksums cover all bytes, kept or written.
  */
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 
 #include "lib/merkle/pnode.h"
@@ -366,8 +368,9 @@ err:
 
 /* ---- Loading ---------------------------------------------------------------------------- */
 
+/* Map prefix.ext, which must be want bytes long; its checksum is checked later (check_job). */
 static int map_file(struct env *env, const char *prefix, const char *ext, uint64_t want,
-		    uint32_t crc, const uint8_t **p)
+		    const uint8_t **p)
 {
 	char path[PATH_MAX];
 	struct env_file *f = NULL;
@@ -388,16 +391,8 @@ static int map_file(struct env *env, const char *prefix, const char *ext, uint64
 		goto err;
 	}
 	ERR(env_file_map(f, &m));
-	env_advise(m, want, 1);
-	if (crc32c(m, want) != crc) {
-		rc = err_set(IODB_ECORRUPT, "%s: checksum mismatch", path);
-		goto err;
-	}
-	env_advise(m, want, 0);
 	*p = m;
-	m = NULL;
 err:
-	env_unmap(m, want);
 	env_file_close(f);
 	return rc;
 }
@@ -475,9 +470,75 @@ static int validate(const struct mtsnap *s, uint32_t L, const char *prefix)
 	return 0;
 }
 
+/*
+ * The checks of a load, as independent jobs: each file's CRC32C and each layer's record
+ * validation (which bounds-checks everything it reads, so it may run beside the checksums of
+ * the files it reads). Two threads share them: most of an open at scale is this pass. The
+ * first failing job in job order is the one reported (a layer's checksums come before its
+ * validation), so the message does not depend on timing.
+ */
+struct check_job {
+	const struct mtsnap *s;
+	const char *prefix, *ext; /* ext NULL: validate layer */
+	uint32_t layer, crc;
+	const uint8_t *p;
+	uint64_t len;
+	int rc;
+	char msg[320];
+};
+
+struct check_set {
+	struct check_job *j;
+	uint32_t n;
+	atomic_uint next;
+};
+
+static void *check_run(void *arg)
+{
+	struct check_set *c = arg;
+	unsigned i;
+
+	while ((i = atomic_fetch_add(&c->next, 1)) < c->n) {
+		struct check_job *j = &c->j[i];
+
+		if (j->ext) {
+			env_advise(j->p, j->len, 1);
+			if (crc32c(j->p, j->len) != j->crc)
+				j->rc = err_set(IODB_ECORRUPT, "%s.%s: checksum mismatch", j->prefix,
+						j->ext);
+			env_advise(j->p, j->len, 0);
+		} else {
+			j->rc = validate(j->s, j->layer, j->prefix);
+		}
+		if (j->rc)
+			snprintf(j->msg, sizeof(j->msg), "%s", iodb_errmsg());
+	}
+	return NULL;
+}
+
+#define CHECK_PAR_BYTES (4u << 20) /* below this, one thread does it all */
+
+static int check_all(struct check_job *jobs, uint32_t n, uint64_t bytes)
+{
+	struct check_set c = {jobs, n, 0};
+	pthread_t th;
+	int two = bytes >= CHECK_PAR_BYTES && pthread_create(&th, NULL, check_run, &c) == 0;
+
+	check_run(&c);
+	if (two)
+		pthread_join(th, NULL);
+	for (uint32_t i = 0; i < n; i++)
+		if (jobs[i].rc)
+			return err_set(jobs[i].rc, "%s", jobs[i].msg);
+	return 0;
+}
+
 int mtsnap_load(struct env *env, uint32_t n, char *const *prefixes, const struct mlayer_meta *m,
 		uint64_t root_pref, struct mtsnap **out, struct mnode **root)
 {
+	struct check_job *jobs;
+	uint32_t njobs = 0;
+	uint64_t bytes = 0;
 	struct mtsnap *s;
 	int rc = 0;
 
@@ -487,10 +548,18 @@ int mtsnap_load(struct env *env, uint32_t n, char *const *prefixes, const struct
 		return err_set(IODB_ECORRUPT, "%s: bad layer chain", n ? prefixes[n - 1] : "snapshot");
 	if (!(s = mem_calloc(1, sizeof(*s))))
 		return err_set(IODB_ENOMEM, "out of memory loading a snapshot");
+	if (!(jobs = mem_calloc(n * 4, sizeof(*jobs)))) {
+		mem_free(s);
+		return err_set(IODB_ENOMEM, "out of memory loading a snapshot");
+	}
 	atomic_init(&s->refs, 1);
 	for (uint32_t i = 0; i < n; i++) {
 		struct mlayer *l = &s->layer[i];
 		uint64_t rec = m[i].full ? MREC_FULL : MREC_INCR;
+		static const char *const ext[3] = {"nodes", "leaves", "keys"};
+		const uint8_t **maps[3] = {&l->nodes, &l->leaves, &l->keys};
+		uint64_t lens[3];
+		uint32_t crcs[3] = {m[i].crc_nodes, m[i].crc_leaves, m[i].crc_keys};
 
 		if (m[i].nbranch > (UINT64_MAX >> 26) || m[i].nleaf > (UINT64_MAX >> 26) ||
 		    (i > 0 && m[i].full)) {
@@ -502,12 +571,19 @@ int mtsnap_load(struct env *env, uint32_t n, char *const *prefixes, const struct
 		l->nleaf = m[i].nleaf;
 		l->keys_len = m[i].keys_len;
 		s->nlayers = i + 1;
-		ERR(map_file(env, prefixes[i], "nodes", l->nbranch * rec, m[i].crc_nodes, &l->nodes));
-		ERR(map_file(env, prefixes[i], "leaves", l->nleaf * MREC_LEAF, m[i].crc_leaves,
-			     &l->leaves));
-		ERR(map_file(env, prefixes[i], "keys", l->keys_len, m[i].crc_keys, &l->keys));
-		ERR(validate(s, i, prefixes[i]));
+		lens[0] = l->nbranch * rec;
+		lens[1] = l->nleaf * MREC_LEAF;
+		lens[2] = l->keys_len;
+		for (int f = 0; f < 3; f++) {
+			ERR(map_file(env, prefixes[i], ext[f], lens[f], maps[f]));
+			jobs[njobs++] = (struct check_job){.s = s, .prefix = prefixes[i], .ext = ext[f],
+							   .layer = i, .crc = crcs[f], .p = *maps[f],
+							   .len = lens[f]};
+			bytes += lens[f];
+		}
+		jobs[njobs++] = (struct check_job){.s = s, .prefix = prefixes[i], .layer = i};
 	}
+	ERR(check_all(jobs, njobs, bytes));
 	if (root_pref != MPREF_NONE) {
 		if (!pref_ok(s, n - 1, s->layer[n - 1].nbranch, root_pref)) {
 			rc = BAD("%s: the root is out of range", prefixes[n - 1]);
@@ -516,8 +592,10 @@ int mtsnap_load(struct env *env, uint32_t n, char *const *prefixes, const struct
 		*root = mnode_from_pref(root_pref);
 	}
 	*out = s;
+	mem_free(jobs);
 	return 0;
 err:
+	mem_free(jobs);
 	mtsnap_unref(s);
 	return rc;
 }
