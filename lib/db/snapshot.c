@@ -1518,6 +1518,7 @@ void db_snap_after_open(iodb *db)
 
 int iodb_merkle_snapshot(iodb *db, int full)
 {
+	struct err_saved caller; /* failures handled inside leave the caller's message */
 	struct snaps *s;
 	uint64_t seq;
 	uint32_t head;
@@ -1533,6 +1534,7 @@ int iodb_merkle_snapshot(iodb *db, int full)
 	pthread_rwlock_unlock(&db->vg_lock);
 	if (!head)
 		return err_set(IODB_NOTFOUND, "the store has no version yet");
+	err_keep(&caller);
 	RET(request(db, head, full, &seq));
 	pthread_mutex_lock(&s->mu);
 	while (s->done_seq < seq)
@@ -1541,7 +1543,7 @@ int iodb_merkle_snapshot(iodb *db, int full)
 	if (rc)
 		rc = err_set(rc, "%s", s->done_msg);
 	pthread_mutex_unlock(&s->mu);
-	return rc;
+	return err_kept(&caller, rc);
 }
 
 void db_snap_close(iodb *db)
