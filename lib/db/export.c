@@ -19,6 +19,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -458,6 +459,23 @@ static int dir_is_empty(const char *dir)
 	return empty;
 }
 
+/* The size of struct iodb_options as options version v (1 to IODB_OPTIONS_VERSION) had it:
+ * up to the first field a later version added. */
+static size_t options_size(unsigned v)
+{
+	static const size_t end[] = {
+		0,
+		offsetof(iodb_options, memtable_bytes),      /* 1 */
+		offsetof(iodb_options, auto_compaction),     /* 2 */
+		offsetof(iodb_options, snapshot_interval),   /* 3 */
+		offsetof(iodb_options, snapshot_replay_ops), /* 4 */
+		sizeof(iodb_options),                        /* 5 */
+	};
+
+	_Static_assert(IODB_OPTIONS_VERSION == 5, "options_size: add the new version's end");
+	return v < sizeof(end) / sizeof(end[0]) ? end[v] : sizeof(iodb_options);
+}
+
 int iodb_import(const char *dir, const iodb_options *opts, const uint8_t commit_hash[32],
 		iodb_next_chunk_fn next, void *ctx)
 {
@@ -546,7 +564,10 @@ int iodb_import(const char *dir, const iodb_options *opts, const uint8_t commit_
 				     opts->version);
 			goto err;
 		}
-		memcpy(&o, opts, sizeof(o));
+		/* Only the fields the caller's options version has: an older program's struct
+		 * is shorter (the rest keeps iodb_options_init's defaults). */
+		memcpy(&o, opts, options_size(opts->version));
+		o.version = IODB_OPTIONS_VERSION;
 	}
 	o.create_if_missing = 1;
 	o.merkle = 1;
