@@ -9,6 +9,12 @@
  *     out-parameters, which are left untouched on failure.
  *   - iodb_strerror(rc) names a code; iodb_errmsg() gives the calling thread's detail of its
  *     last failure, naming the file and offset where one applies.
+ *   - Handles: a NULL, closed or foreign handle passed to a call is refused with
+ *     IODB_EINVAL; a second iodb_iter_close/iodb_snapshot_close is ignored (iodb_errmsg()
+ *     says so) and never miscounts what is open. This is caught reliably for an iterator or
+ *     snapshot within the store's next 64 closes (their memory is kept that long) and for
+ *     a store handle until it is closed; beyond that, a use after close is undefined, as
+ *     is anything after iodb_close (the store handle's memory is freed).
  *   - Callbacks (iodb_versions, iodb_export, iodb_import) return 0 to go on; any other value
  *     stops the call, which then returns IODB_ECANCELED (never the callback's value, which
  *     could be taken for an error code of iodb's). iodb_errmsg() names the call and the
@@ -162,7 +168,8 @@ IODB_API int iodb_flush(iodb *db);
  * since it was last merged. Returns the first error of any compaction task (after which
  * compaction stops and writes fail with IODB_EIO until the store is reopened). */
 IODB_API int iodb_compact(iodb *db);
-/* Close the handle. Open snapshots and iterators must be closed first. NULL ok. */
+/* Close the handle. Open snapshots and iterators must be closed first: else IODB_EBUSY
+ * naming how many of each are open, and the handle stays usable. NULL ok. */
 IODB_API int iodb_close(iodb *db);
 
 /* Batches: operations in the order they were added. For reads the last operation on a key

@@ -630,8 +630,7 @@ int iodb_compact(iodb *db)
 	struct err_saved caller;
 	int rc;
 
-	if (!db)
-		return err_set(IODB_EINVAL, "iodb_compact: db must not be NULL");
+	RET(db_handle_check(db));
 	err_keep(&caller);
 	c = db->cmp;
 	/* Everything in the runs, and the graph durable: the rules it leaves are the ones

@@ -487,6 +487,10 @@ static int copy_store_list(iodb *db)
 
 static void db_free(iodb *db)
 {
+	db->magic = DEAD_MAGIC;
+	for (uint32_t i = 0; i < DB_RETIRED; i++)
+		mem_free(db->retired[i]);
+	pthread_mutex_destroy(&db->retire_mu);
 	db_snap_close(db); /* before the roots it writes from and the graph go */
 	db_merkle_bury(db);
 	worker_destroy(&db->worker);
@@ -536,8 +540,10 @@ static int db_open(const char *dir, const iodb_options *opts, struct env *env, i
 		return err_set(IODB_ENOMEM, "out of memory opening %s", dir);
 	}
 	err_keep(&caller);
+	db->magic = DB_MAGIC;
 	db->env = env;
 	db->own_env = own_env;
+	pthread_mutex_init(&db->retire_mu, NULL);
 	pthread_mutex_init(&db->wq_mu, NULL);
 	pthread_mutex_init(&db->view_mu, NULL);
 	pthread_mutex_init(&db->struct_mu, NULL);
@@ -621,13 +627,41 @@ int iodb_open(const char *dir, const iodb_options *o, iodb **db)
 	return db_open(dir, o, env, 1, db);
 }
 
-int iodb_close(iodb *db)
+int db_handle_check(const iodb *db)
 {
 	if (!db)
+		return err_set(IODB_EINVAL, "db must not be NULL");
+	if (db->magic != DB_MAGIC)
+		return err_set(IODB_EINVAL, "not an open iodb handle (closed already, or not "
+					    "one iodb_open gave)");
+	return 0;
+}
+
+void db_handle_retire(iodb *db, void *shell)
+{
+	void *old;
+
+	pthread_mutex_lock(&db->retire_mu);
+	old = db->retired[db->retire_next];
+	db->retired[db->retire_next] = shell;
+	db->retire_next = (db->retire_next + 1) % DB_RETIRED;
+	pthread_mutex_unlock(&db->retire_mu);
+	mem_free(old);
+}
+
+int iodb_close(iodb *db)
+{
+	int iters, snaps;
+
+	if (!db)
 		return 0;
-	if (db->open_readers)
-		return err_set(IODB_EBUSY, "iodb_close: %d snapshots or iterators still open",
-			       (int)db->open_readers);
+	RET(db_handle_check(db));
+	iters = atomic_load(&db->open_iters);
+	snaps = atomic_load(&db->open_snaps);
+	if (iters || snaps)
+		return err_set(IODB_EBUSY, "iodb_close: %d iterator%s and %d snapshot%s still open; "
+					   "close them first",
+			       iters, iters == 1 ? "" : "s", snaps, snaps == 1 ? "" : "s");
 	{
 		struct err_saved caller; /* stopping the background work handles failures */
 
@@ -653,6 +687,7 @@ int iodb_stats(iodb *db, char **json)
 	char *out;
 	int n;
 
+	RET(db_handle_check(db));
 	if (!db || !json)
 		return err_set(IODB_EINVAL, "iodb_stats: db and json must not be NULL");
 	journal_get_stats(db->journal, &js);

@@ -182,6 +182,13 @@ int view_get(struct view *v, const char *store, const void *key, size_t klen, vo
 
 struct writer;
 
+/* Handle magic words (checked at every public entry point; a closed handle's is DEAD). */
+#define DB_MAGIC 0x62646f69u   /* "iodb" */
+#define SNAP_MAGIC 0x70616e73u /* "snap" */
+#define ITER_MAGIC 0x72657469u /* "iter" */
+#define DEAD_MAGIC 0x64616564u /* "dead" */
+#define DB_RETIRED 64
+
 struct iodb {
 	char *dir;
 	iodb_options o;
@@ -210,7 +217,15 @@ struct iodb {
 	pthread_mutex_t view_mu;
 	struct view *cur; /* the head view */
 
-	atomic_int open_readers; /* snapshots and iterators not yet closed */
+	uint32_t magic;	       /* DB_MAGIC while open (db_handle_check) */
+	atomic_int open_iters; /* iterators not yet closed */
+	atomic_int open_snaps; /* snapshots not yet closed */
+	/* The memory of the last DB_RETIRED closed iterators and snapshots, their magic
+	 * poisoned: a second close or a use after close within that many closes is caught
+	 * instead of touching freed memory (db_handle_retire). */
+	pthread_mutex_t retire_mu;
+	void *retired[DB_RETIRED];
+	uint32_t retire_next;
 
 	/* The commit leader's helper thread: memtable inserts beside the Merkle build, then
 	 * freeing the roots that left the window (the graveyard). */
@@ -314,6 +329,12 @@ void db_snap_durable(iodb *db); /* the leader at a durable point: hold and ancho
 void db_snap_after_commit(iodb *db, uint32_t n, uint64_t height, uint64_t nops); /* leader */
 void db_snap_replayed(iodb *db, uint64_t ops); /* a rebuild replayed ops operations */
 void db_snap_after_open(iodb *db); /* a long replay at open: a snapshot now */
+
+/* 0, or IODB_EINVAL when db is NULL or not an open store handle (db.c). */
+int db_handle_check(const iodb *db);
+/* A closed iterator's or snapshot's memory, its magic already DEAD: kept among the last
+ * DB_RETIRED, the oldest freed (db.c). */
+void db_handle_retire(iodb *db, void *shell);
 int db_snap_stats(iodb *db, struct buf *out);
 
 /* An update whose Merkle roots `given` makes (import) instead of the build; given runs on
@@ -344,6 +365,9 @@ int db_apply_control(iodb *db, uint8_t type, const uint8_t *p, size_t len, const
 		     uint64_t off);
 /* The view snapshot s reads, with a reference for the caller. */
 struct view *snapshot_view(iodb_snapshot *s);
+/* 0 if s is an open snapshot (of db, when db is given; s NULL is then allowed), else
+ * IODB_EINVAL (read.c). */
+int snapshot_check(const iodb_snapshot *s, const iodb *db);
 int check_store(const char *store, const uint8_t **name, size_t *len);
 int check_key(const void *key, size_t klen);
 

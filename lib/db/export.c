@@ -127,6 +127,7 @@ int iodb_export(iodb *db, const void *vid, size_t vidlen, iodb_chunk_fn fn, void
 	uint32_t n = 0;
 	int rc;
 
+	RET(db_handle_check(db));
 	if (!db || !fn)
 		return err_set(IODB_EINVAL, "db and fn must not be NULL");
 	if (!db->o.merkle)

@@ -19,6 +19,7 @@
 /* ---- User iterator -------------------------------------------------------------------- */
 
 struct iodb_iter {
+	uint32_t magic; /* ITER_MAGIC while open */
 	iodb *db;
 	struct view *v;
 	struct iiter *it;
@@ -151,11 +152,14 @@ int iodb_iter_open(iodb *db, iodb_snapshot *s, const char *store, iodb_iter **ou
 	iodb_iter *u;
 	int rc;
 
-	if (!db || !out)
+	RET(db_handle_check(db));
+	if (!out)
 		return err_set(IODB_EINVAL, "iodb_iter_open: db and it must not be NULL");
+	RET(snapshot_check(s, db));
 	RET(check_store(store, &name, &nlen));
 	if (!(u = mem_calloc(1, sizeof(*u))))
 		return err_set(IODB_ENOMEM, "out of memory opening an iterator");
+	u->magic = ITER_MAGIC;
 	u->db = db;
 	u->v = s ? snapshot_view(s) : db_view_acquire(db);
 	buf_init(&u->key);
@@ -194,7 +198,7 @@ int iodb_iter_open(iodb *db, iodb_snapshot *s, const char *store, iodb_iter **ou
 		if (rc)
 			goto err;
 	}
-	db->open_readers++;
+	db->open_iters++;
 	*out = u;
 	return 0;
 err:
@@ -207,18 +211,33 @@ void iodb_iter_close(iodb_iter *u)
 {
 	if (!u)
 		return;
+	if (u->magic != ITER_MAGIC) {
+		err_set(IODB_EINVAL, "iodb_iter_close: not an open iterator (closed already?)");
+		return;
+	}
+	u->magic = DEAD_MAGIC;
+	u->valid = 0;
 	u->it->ops->close(u->it);
 	view_unref(u->v);
 	buf_free(&u->key);
 	buf_free(&u->val);
-	u->db->open_readers--;
-	mem_free(u);
+	u->db->open_iters--;
+	db_handle_retire(u->db, u);
+}
+
+/* An iterator handle that is open (its magic), for every call on one. */
+static int live(const iodb_iter *u, const char *fn)
+{
+	if (!u)
+		return err_set(IODB_EINVAL, "%s: iterator must not be NULL", fn);
+	if (u->magic != ITER_MAGIC)
+		return err_set(IODB_EINVAL, "%s: not an open iterator (closed already?)", fn);
+	return 0;
 }
 
 int iodb_iter_first(iodb_iter *u)
 {
-	if (!u)
-		return err_set(IODB_EINVAL, "iterator must not be NULL");
+	RET(live(u, "iodb_iter_first"));
 	u->valid = 0;
 	if (!u->has_store)
 		return off_the_end();
@@ -228,8 +247,7 @@ int iodb_iter_first(iodb_iter *u)
 
 int iodb_iter_last(iodb_iter *u)
 {
-	if (!u)
-		return err_set(IODB_EINVAL, "iterator must not be NULL");
+	RET(live(u, "iodb_iter_last"));
 	u->valid = 0;
 	if (!u->has_store)
 		return off_the_end();
@@ -240,8 +258,7 @@ int iodb_iter_last(iodb_iter *u)
 
 int iodb_iter_seek(iodb_iter *u, const void *key, size_t klen)
 {
-	if (!u)
-		return err_set(IODB_EINVAL, "iterator must not be NULL");
+	RET(live(u, "iodb_iter_seek"));
 	RET(check_key(key, klen));
 	u->valid = 0;
 	if (!u->has_store)
@@ -252,7 +269,8 @@ int iodb_iter_seek(iodb_iter *u, const void *key, size_t klen)
 
 int iodb_iter_next(iodb_iter *u)
 {
-	if (!u || !u->valid)
+	RET(live(u, "iodb_iter_next"));
+	if (!u->valid)
 		return err_set(IODB_EINVAL, "iodb_iter_next: the iterator is not on an entry");
 	if (u->backward) /* back to the current key's first entry, then past it */
 		u->it->ops->seek(u->it, u->store, u->key.p, u->key.len, N_MAX);
@@ -261,7 +279,8 @@ int iodb_iter_next(iodb_iter *u)
 
 int iodb_iter_prev(iodb_iter *u)
 {
-	if (!u || !u->valid)
+	RET(live(u, "iodb_iter_prev"));
+	if (!u->valid)
 		return err_set(IODB_EINVAL, "iodb_iter_prev: the iterator is not on an entry");
 	if (!u->backward) {
 		/* Before the current key's entries. */
@@ -277,12 +296,13 @@ int iodb_iter_prev(iodb_iter *u)
 
 int iodb_iter_valid(const iodb_iter *u)
 {
-	return u && u->valid;
+	return u && u->magic == ITER_MAGIC && u->valid;
 }
 
 int iodb_iter_key(const iodb_iter *u, const void **key, size_t *klen)
 {
-	if (!u || !u->valid || !key || !klen)
+	RET(live(u, "iodb_iter_key"));
+	if (!u->valid || !key || !klen)
 		return err_set(IODB_EINVAL, "iodb_iter_key: the iterator is not on an entry");
 	*key = u->key.p;
 	*klen = u->key.len;
@@ -291,7 +311,8 @@ int iodb_iter_key(const iodb_iter *u, const void **key, size_t *klen)
 
 int iodb_iter_value(const iodb_iter *u, const void **val, size_t *vlen)
 {
-	if (!u || !u->valid || !val || !vlen)
+	RET(live(u, "iodb_iter_value"));
+	if (!u->valid || !val || !vlen)
 		return err_set(IODB_EINVAL, "iodb_iter_value: the iterator is not on an entry");
 	*val = u->val.len ? (const void *)u->val.p : (const void *)"";
 	*vlen = u->val.len;

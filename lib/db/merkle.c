@@ -538,8 +538,7 @@ static int resolve(iodb *db, const void *vid, size_t vidlen, uint32_t *n, struct
 {
 	const struct version *v;
 
-	if (!db)
-		return err_set(IODB_EINVAL, "db must not be NULL");
+	RET(db_handle_check(db));
 	if (!db->o.merkle)
 		return err_set(IODB_EINVAL, "the Merkle layer is off (options.merkle = 0)");
 	if ((vid && (vidlen == 0 || vidlen > IODB_MAX_VID)) || (!vid && vidlen))

@@ -9,6 +9,7 @@
 #include "lib/db/db_int.h"
 
 struct iodb_snapshot {
+	uint32_t magic; /* SNAP_MAGIC while open */
 	iodb *db;
 	struct view *v;
 };
@@ -19,8 +20,7 @@ int iodb_get(iodb *db, const char *store, const void *key, size_t klen, void **v
 	struct view *v;
 	int rc;
 
-	if (!db)
-		return err_set(IODB_EINVAL, "iodb_get: db must not be NULL");
+	RET(db_handle_check(db));
 	v = db_view_acquire(db);
 	rc = view_get(v, store, key, klen, val, vlen);
 	view_unref(v);
@@ -33,6 +33,7 @@ int iodb_head(iodb *db, void **vid, size_t *vidlen)
 	void *copy = NULL;
 	size_t len = 0;
 
+	RET(db_handle_check(db));
 	if (!db || !vid || !vidlen)
 		return err_set(IODB_EINVAL, "iodb_head: db, vid and vidlen must not be NULL");
 	pthread_rwlock_rdlock(&db->vg_lock);
@@ -64,6 +65,7 @@ int iodb_versions(iodb *db, iodb_version_fn fn, void *ctx)
 	uint32_t nrows = 0;
 	int rc = 0;
 
+	RET(db_handle_check(db));
 	if (!db || !fn)
 		return err_set(IODB_EINVAL, "iodb_versions: db and fn must not be NULL");
 	buf_init(&ids);
@@ -113,10 +115,12 @@ int iodb_snapshot_open(iodb *db, const void *vid, size_t vidlen, iodb_snapshot *
 	uint32_t n = 0;
 	int rc;
 
-	if (!db || !out || (vid && (vidlen == 0 || vidlen > IODB_MAX_VID)) || (!vid && vidlen))
+	RET(db_handle_check(db));
+	if (!out || (vid && (vidlen == 0 || vidlen > IODB_MAX_VID)) || (!vid && vidlen))
 		return err_set(IODB_EINVAL, "iodb_snapshot_open: bad arguments");
 	if (!(s = mem_calloc(1, sizeof(*s))))
 		return err_set(IODB_ENOMEM, "out of memory opening a snapshot");
+	s->magic = SNAP_MAGIC;
 	s->db = db;
 	if (!vid) {
 		s->v = db_view_acquire(db);
@@ -141,7 +145,7 @@ int iodb_snapshot_open(iodb *db, const void *vid, size_t vidlen, iodb_snapshot *
 			return rc;
 		}
 	}
-	db->open_readers++;
+	db->open_snaps++;
 	*out = s;
 	return 0;
 }
@@ -149,18 +153,33 @@ int iodb_snapshot_open(iodb *db, const void *vid, size_t vidlen, iodb_snapshot *
 int iodb_snapshot_get(iodb_snapshot *s, const char *store, const void *key, size_t klen,
 		      void **val, size_t *vlen)
 {
-	if (!s)
-		return err_set(IODB_EINVAL, "iodb_snapshot_get: snapshot must not be NULL");
+	RET(snapshot_check(s, NULL));
 	return view_get(s->v, store, key, klen, val, vlen);
+}
+
+int snapshot_check(const iodb_snapshot *s, const iodb *db)
+{
+	if (!s)
+		return db ? 0 : err_set(IODB_EINVAL, "snapshot must not be NULL");
+	if (s->magic != SNAP_MAGIC)
+		return err_set(IODB_EINVAL, "not an open snapshot (closed already?)");
+	if (db && s->db != db)
+		return err_set(IODB_EINVAL, "the snapshot belongs to another store handle");
+	return 0;
 }
 
 void iodb_snapshot_close(iodb_snapshot *s)
 {
 	if (!s)
 		return;
+	if (s->magic != SNAP_MAGIC) {
+		err_set(IODB_EINVAL, "iodb_snapshot_close: not an open snapshot (closed already?)");
+		return;
+	}
+	s->magic = DEAD_MAGIC;
 	view_unref(s->v);
-	s->db->open_readers--;
-	mem_free(s);
+	s->db->open_snaps--;
+	db_handle_retire(s->db, s);
 }
 
 struct view *snapshot_view(iodb_snapshot *s)

@@ -1524,8 +1524,7 @@ int iodb_merkle_snapshot(iodb *db, int full)
 	uint32_t head;
 	int rc;
 
-	if (!db)
-		return err_set(IODB_EINVAL, "db must not be NULL");
+	RET(db_handle_check(db));
 	if (!db->o.merkle)
 		return err_set(IODB_EINVAL, "the Merkle layer is off (options.merkle = 0)");
 	s = db->snaps;

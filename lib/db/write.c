@@ -638,8 +638,7 @@ int iodb_update(iodb *db, const void *vid, size_t vidlen, const iodb_batch *b)
 {
 	struct writer w = {0};
 
-	if (!db)
-		return err_set(IODB_EINVAL, "iodb_update: db must not be NULL");
+	RET(db_handle_check(db));
 	RET(check_vid(vid, vidlen));
 	w.kind = W_UPDATE;
 	w.vid = vid;
@@ -667,8 +666,7 @@ static int control(iodb *db, int kind, const void *vid, size_t vidlen, uint32_t 
 {
 	struct writer w = {0};
 
-	if (!db)
-		return err_set(IODB_EINVAL, "db must not be NULL");
+	RET(db_handle_check(db));
 	w.kind = kind;
 	w.vid = vid;
 	w.vidlen = vidlen;
@@ -680,8 +678,7 @@ int iodb_flush(iodb *db)
 {
 	struct writer w = {0};
 
-	if (!db)
-		return err_set(IODB_EINVAL, "iodb_flush: db must not be NULL");
+	RET(db_handle_check(db));
 	w.kind = W_FLUSH;
 	RET(commit(db, &w));
 	/* Then, outside the commit queue, wait for distribute to finish that freeze (and with

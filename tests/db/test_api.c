@@ -2394,6 +2394,75 @@ static long long json_number(const char *json, const char *name)
 	return strtoll(p + strlen(pat), NULL, 10);
 }
 
+/* Handles closed twice or used after close (within the last 64 closes of the store) are
+ * refused with IODB_EINVAL and never disturb the open counts; iodb_close names what is still
+ * open. The old code let a second iodb_snapshot_close make every later iodb_close fail, and
+ * said only "snapshots or iterators still open". */
+START_TEST(test_handles_closed_twice)
+{
+	char *dir = tu_tmpdir("api-handles"), *dir2 = tu_path(dir, "other");
+	iodb *db, *db2;
+	iodb_batch *b;
+	iodb_snapshot *s, *s2;
+	iodb_iter *it;
+	const void *k;
+	size_t kl;
+	void *val;
+	size_t vl;
+
+	db = xopen(dir, NULL);
+	ck_ok(iodb_batch_new(&b));
+	ck_ok(iodb_batch_put(b, NULL, "k", 1, "v", 1));
+	ck_ok(iodb_update(db, "v1", 2, b));
+	iodb_batch_free(b);
+
+	/* What is open, by kind. */
+	ck_ok(iodb_iter_open(db, NULL, NULL, &it));
+	ck_ok(iodb_snapshot_open(db, NULL, 0, &s));
+	ck_ok(iodb_snapshot_open(db, "v1", 2, &s2));
+	ck_rc(iodb_close(db), IODB_EBUSY);
+	ck_assert_msg(strstr(iodb_errmsg(), "1 iterator and 2 snapshots still open") != NULL,
+		      "message: %s", iodb_errmsg());
+
+	/* Closed twice, used after close. */
+	iodb_snapshot_close(s);
+	iodb_snapshot_close(s);
+	ck_assert_msg(strstr(iodb_errmsg(), "not an open snapshot") != NULL, "message: %s",
+		      iodb_errmsg());
+	ck_rc(iodb_snapshot_get(s, NULL, "k", 1, &val, &vl), IODB_EINVAL);
+	ck_rc(iodb_iter_open(db, s, NULL, &it), IODB_EINVAL);
+	ck_ok(iodb_iter_first(it));
+	ck_ok(iodb_iter_key(it, &k, &kl));
+	iodb_iter_close(it);
+	iodb_iter_close(it);
+	ck_rc(iodb_iter_next(it), IODB_EINVAL);
+	ck_rc(iodb_iter_first(it), IODB_EINVAL);
+	ck_rc(iodb_iter_key(it, &k, &kl), IODB_EINVAL);
+	ck_assert_int_eq(iodb_iter_valid(it), 0);
+	ck_rc(iodb_close(db), IODB_EBUSY);
+	ck_assert_msg(strstr(iodb_errmsg(), "0 iterators and 1 snapshot still open") != NULL,
+		      "message: %s", iodb_errmsg());
+
+	/* A snapshot of another store handle is refused. */
+	db2 = xopen(dir2, NULL);
+	ck_rc(iodb_iter_open(db2, s2, NULL, &it), IODB_EINVAL);
+	xclose(db2);
+	iodb_snapshot_close(s2);
+
+	/* Many more closes than the store remembers: still no miscount. */
+	for (int i = 0; i < 200; i++) {
+		ck_ok(iodb_snapshot_open(db, NULL, 0, &s));
+		iodb_snapshot_close(s);
+		ck_ok(iodb_iter_open(db, NULL, NULL, &it));
+		iodb_iter_close(it);
+	}
+	xclose(db);
+	tu_rmrf(dir);
+	free(dir2);
+	free(dir);
+}
+END_TEST
+
 START_TEST(test_durability_reopen)
 {
 	const char *stores[] = {NULL, "s"};
@@ -2508,6 +2577,10 @@ Suite *api_suite(void)
 	tc = tcase_create("errmsg");
 	tcase_add_test(tc, test_errmsg_contract);
 	tcase_add_test(tc, test_callbacks_stop);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("handles");
+	tcase_add_test(tc, test_handles_closed_twice);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("durability");
