@@ -979,21 +979,16 @@ static void retain(iodb *db)
 		mem_free(rm);
 		return;
 	}
-	for (uint32_t i = 0; i < s->n; i++)
-		keep[i] = i >= keep_from || s->v[i].n == s->anchor;
-	/* A layer the chains or a kept snapshot still build on stays. */
+	/* The newest, the anchor, and the directories the next incremental builds on. */
 	for (uint32_t i = 0; i < s->n; i++) {
+		keep[i] = i >= keep_from || s->v[i].n == s->anchor;
 		for (uint32_t c = 0; !keep[i] && c < s->nchains; c++)
 			for (uint32_t k = 0; !keep[i] && k < s->chains[c].nl; k++)
 				keep[i] = strcmp(s->chains[c].l[k].dir, s->v[i].name) == 0;
-		for (uint32_t j = 0; !keep[i] && j < s->n; j++)
-			for (uint32_t d = 0; (j >= keep_from || s->v[j].n == s->anchor) && !keep[i] &&
-					     d < s->v[j].ndeps; d++)
-				keep[i] = strcmp(s->v[j].deps[d], s->v[i].name) == 0 ? 2 : 0;
 	}
-	/* A snapshot kept because a kept one uses some of its layers keeps the directories its
-	 * own other layers are in, so that every snapshot left stays loadable as a whole:
-	 * until nothing changes. */
+	/* Then every directory a kept snapshot's layers are in; and since a snapshot kept so
+	 * keeps its own other layers' directories too (every snapshot left must load as a
+	 * whole), until nothing changes. */
 	for (int changed = 1; changed;) {
 		changed = 0;
 		for (uint32_t i = 0; i < s->n; i++)
