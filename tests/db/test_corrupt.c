@@ -1215,7 +1215,7 @@ static int walk_runs(const char *dir, char names[2][32])
 
 START_TEST(test_walks_over_damaged_runs)
 {
-	char *dir = tu_tmpdir("walks"), names[2][32], what[96];
+	char *dir = tu_tmpdir("walks"), names[2][32], what[128];
 	struct wstore want[4];
 	struct walk_stats ws = {0};
 	long trials = 0;
@@ -1236,7 +1236,7 @@ START_TEST(test_walks_over_damaged_runs)
 			d[x] ^= flip_mask(x);
 			REQUIRE(tu_write_file(path, d, len) == 0, "cannot write %s", path);
 			d[x] ^= flip_mask(x);
-			snprintf(what, sizeof(what), "%s: byte %zu flipped", names[r], x);
+			snprintf(what, sizeof(what), "%.31s: byte %zu flipped", names[r], x);
 			walk_all(dir, want, names[r], what, &ws);
 			trials++;
 		}
