@@ -186,6 +186,17 @@ static int find_snap(const struct snaps *s, uint32_t n)
 	return lo < s->n && s->v[lo].n == n ? (int)lo : -1;
 }
 
+/* Does the chain the next incremental builds on have a layer in directory name? Under
+ * s->mu. */
+static int chain_uses(const struct snaps *s, const char *name)
+{
+	for (uint32_t c = 0; c < s->nchains; c++)
+		for (uint32_t k = 0; k < s->chains[c].nl; k++)
+			if (strcmp(s->chains[c].l[k].dir, name) == 0)
+				return 1;
+	return 0;
+}
+
 /* Does a complete snapshot, or the chain the next incremental builds on, use directory
  * name? Such a directory is never removed or written again. Under s->mu. */
 static int dir_in_use(const struct snaps *s, const char *name)
@@ -197,11 +208,7 @@ static int dir_in_use(const struct snaps *s, const char *name)
 			if (strcmp(s->v[i].deps[d], name) == 0)
 				return 1;
 	}
-	for (uint32_t c = 0; c < s->nchains; c++)
-		for (uint32_t k = 0; k < s->chains[c].nl; k++)
-			if (strcmp(s->chains[c].l[k].dir, name) == 0)
-				return 1;
-	return 0;
+	return chain_uses(s, name);
 }
 
 static void info_free(struct snapinfo *i)
@@ -764,10 +771,8 @@ int db_snap_load(iodb *db, uint32_t n, const struct stores *names, struct mroots
 		if ((at = find_snap(s, n)) >= 0) {
 			/* The next incremental must not build on layers that may be damaged. */
 			for (uint32_t d = 0; d < s->v[at].ndeps && s->nchains; d++)
-				for (uint32_t c = 0; c < s->nchains; c++)
-					for (uint32_t k = 0; k < s->chains[c].nl; k++)
-						if (strcmp(s->chains[c].l[k].dir, s->v[at].deps[d]) == 0)
-							s->nchains = 0;
+				if (chain_uses(s, s->v[at].deps[d]))
+					s->nchains = 0;
 			drop_snap(s, (uint32_t)at);
 		}
 		s->st_skipped++;
@@ -981,10 +986,7 @@ static void retain(iodb *db)
 	}
 	/* The newest, the anchor, and the directories the next incremental builds on. */
 	for (uint32_t i = 0; i < s->n; i++) {
-		keep[i] = i >= keep_from || s->v[i].n == s->anchor;
-		for (uint32_t c = 0; !keep[i] && c < s->nchains; c++)
-			for (uint32_t k = 0; !keep[i] && k < s->chains[c].nl; k++)
-				keep[i] = strcmp(s->chains[c].l[k].dir, s->v[i].name) == 0;
+		keep[i] = i >= keep_from || s->v[i].n == s->anchor || chain_uses(s, s->v[i].name);
 	}
 	/* Then every directory a kept snapshot's layers are in; and since a snapshot kept so
 	 * keeps its own other layers' directories too (every snapshot left must load as a
