@@ -91,7 +91,7 @@ typedef struct iodb_batch iodb_batch;
 typedef struct iodb_snapshot iodb_snapshot;
 typedef struct iodb_iter iodb_iter;
 
-#define IODB_OPTIONS_VERSION 5
+#define IODB_OPTIONS_VERSION 6
 
 /*
  * Options. Always start from iodb_options_init(), which sets `version` and the defaults, so
@@ -151,6 +151,20 @@ typedef struct iodb_options {
 				       * intervals allow one) once this many operations were
 				       * committed since the last was started, so that an open
 				       * replays about this many at most; 0: by interval only */
+	/* Since options version 6. */
+	const char *const *initial_stores; /* default NULL: none. Stores mounted at every
+					    * version: a commit whose parent lacks one of
+					    * these creates it, empty (root SHA-256("")), so
+					    * that it is part of the commit hash from there
+					    * on, as Cosmos mounts a store before its first
+					    * write. Copied at open; names as above ("" is the
+					    * default store) */
+	uint32_t n_initial_stores;
+	int read_only; /* default 0; 1: open for reading only. No write of any kind (no
+			* journal recovery, no background work, no snapshot at close), a
+			* shared lock: several read-only handles, in any processes, may be
+			* open at once, and none while a writer is (IODB_EBUSY). Works on
+			* read-only media. Writes return IODB_EINVAL. */
 } iodb_options;
 
 IODB_API void iodb_options_init(iodb_options *o);
@@ -252,12 +266,15 @@ IODB_API void iodb_iter_close(iodb_iter *it);
  * heights. vid NULL/0 means the head.
  */
 /* Root hash of store's tree at vid: SHA-256("") for an empty tree. IODB_NOTFOUND if the
- * version is not retained or the store does not exist at it. A version that a rollback or
+ * version is not retained or the store does not exist at it. The default store exists at
+ * every version (SHA-256("") until written, as cosmos/iavl's tree saved empty); like any
+ * store it is part of the commit hash only from its first write (or mount) on. A version that a rollback or
  * clean in another thread discards while one of these calls (root hash, commit hash, prove,
  * export) reads it is IODB_NOTFOUND too, never another error. */
 IODB_API int iodb_root_hash(iodb *db, const void *vid, size_t vidlen, const char *store,
 			    uint8_t hash[32]);
-/* The Cosmos commit-info hash (an app hash) over every store that exists at vid. */
+/* The Cosmos commit-info hash (an app hash) over every store that exists at vid (those
+ * iodb_stores lists). */
 IODB_API int iodb_commit_hash(iodb *db, const void *vid, size_t vidlen, uint8_t hash[32]);
 /* An ICS23 CommitmentProof (protobuf bytes, caller frees with iodb_free) for key in store at
  * vid: an existence proof if the key is present there, a non-existence proof otherwise. */
@@ -268,6 +285,55 @@ IODB_API int iodb_prove(iodb *db, const void *vid, size_t vidlen, const char *st
  * arguments). Needs no open store. */
 IODB_API int iodb_verify_proof(const uint8_t root[32], const void *proof, size_t plen,
 			       const void *key, size_t klen, const void *val, size_t vlen);
+
+/*
+ * Proofs up to the app hash. A chain's light client checks a key against the commit hash in
+ * two steps, and iodb_prove_commit returns both as Cosmos SDK queries do: a
+ * tendermint.crypto.ProofOps protobuf of two ops, {type "ics23:iavl", key = key, data = an
+ * ICS23 CommitmentProof against the store's root (as iodb_prove)} then {type
+ * "ics23:simple", key = store name, data = an ICS23 CommitmentProof of (store name -> store
+ * root) in the commit-info tree (tendermint spec)}. Caller frees *proof with iodb_free.
+ * docs/merkle.md, "Proofs".
+ */
+IODB_API int iodb_prove_commit(iodb *db, const void *vid, size_t vidlen, const char *store,
+			       const void *key, size_t klen, void **proof, size_t *plen);
+/* Verify a ProofOps proof from iodb_prove_commit against a commit hash: with val, that key
+ * has value val in store; with val NULL, that key is absent from it. IODB_OK or IODB_EPROOF
+ * (IODB_EINVAL for bad arguments). Needs no open store. */
+IODB_API int iodb_verify_commit_proof(const uint8_t commit_hash[32], const void *proof,
+				      size_t plen, const char *store, const void *key,
+				      size_t klen, const void *val, size_t vlen);
+
+/*
+ * Merkle queries through a snapshot: always about the exact version the snapshot pinned,
+ * whatever rollback, clean or a new version reusing its ID did since (with the Merkle layer
+ * on, the snapshot holds that version's roots from iodb_snapshot_open on). Same results and
+ * errors as the calls above for that version.
+ */
+/* The pinned version's ID (caller frees with iodb_free) and height; either out-parameter
+ * may be NULL. */
+IODB_API int iodb_snapshot_version(iodb_snapshot *s, void **vid, size_t *vidlen,
+				   uint64_t *height);
+IODB_API int iodb_snapshot_root_hash(iodb_snapshot *s, const char *store, uint8_t hash[32]);
+IODB_API int iodb_snapshot_commit_hash(iodb_snapshot *s, uint8_t hash[32]);
+IODB_API int iodb_snapshot_prove(iodb_snapshot *s, const char *store, const void *key,
+				 size_t klen, void **proof, size_t *plen);
+IODB_API int iodb_snapshot_prove_commit(iodb_snapshot *s, const char *store, const void *key,
+					size_t klen, void **proof, size_t *plen);
+
+/* The version at height on the head's ancestry (a copy of its ID, caller frees with
+ * iodb_free). IODB_NOTFOUND if the head's ancestry (the retained part of it) has no version
+ * at that height. */
+IODB_API int iodb_version_at_height(iodb *db, uint64_t height, void **vid, size_t *vidlen);
+
+/* Every store of version vid (NULL/0: the head), in name order, with its root hash: the
+ * stores its commit hash covers (each store written on its ancestry, or mounted by
+ * options.initial_stores), an empty one with SHA-256(""). With the Merkle layer off: every
+ * store the store has seen, with zero hashes. name is "" for the default store; the
+ * pointers are valid during the call only. fn returns 0 to go on (else IODB_ECANCELED). */
+typedef int (*iodb_store_fn)(void *ctx, const char *name, const uint8_t root[32]);
+IODB_API int iodb_stores(iodb *db, const void *vid, size_t vidlen, iodb_store_fn fn,
+			 void *ctx);
 
 /* Write a Merkle snapshot of the head now (full, or with full = 0 incremental where the
  * options allow) and return once it is durable. Snapshots are also written in the

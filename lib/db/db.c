@@ -365,6 +365,22 @@ uint64_t now_usec(void)
 
 /* ---- Open and close ------------------------------------------------------------------- */
 
+/* An option's list of store names: every entry a valid name ("" is the default store). */
+static int store_list_check(const char *what, const char *const *v, uint32_t n)
+{
+	if (!v)
+		return n ? err_set(IODB_EINVAL, "n_%s set without %s", what, what) : 0;
+	for (uint32_t i = 0; i < n; i++) {
+		if (!v[i])
+			return err_set(IODB_EINVAL, "%s[%u] is NULL", what, i);
+		if (!store_name_valid((const uint8_t *)v[i], strnlen(v[i], IODB_MAX_STORE_NAME + 1)))
+			return err_set(IODB_EINVAL, "%s[%u] (\"%.80s\") is not a store name: at "
+						    "most %u letters, digits, '_', '-' and '.'",
+				       what, i, v[i], IODB_MAX_STORE_NAME);
+	}
+	return 0;
+}
+
 static int options_check(const iodb_options *in, iodb_options *o)
 {
 	iodb_options_init(o);
@@ -420,26 +436,20 @@ static int options_check(const iodb_options *in, iodb_options *o)
 	}
 	if (in->version >= 5)
 		o->snapshot_replay_ops = in->snapshot_replay_ops;
+	if (in->version >= 6) {
+		o->initial_stores = in->initial_stores; /* copied by copy_store_list */
+		o->n_initial_stores = in->n_initial_stores;
+		o->read_only = in->read_only;
+	}
 	if (!o->shard_min_bytes)
 		o->shard_min_bytes = o->shard_max_bytes / 8;
 	if (o->snapshot_writer_limit > 16)
 		return err_set(IODB_EINVAL, "snapshot_writer_limit must be at most 16");
-	if (o->incremental_stores) {
-		for (uint32_t i = 0; i < o->n_incremental_stores; i++) {
-			const char *name = o->incremental_stores[i];
-
-			if (!name)
-				return err_set(IODB_EINVAL, "incremental_stores[%u] is NULL", i);
-			if (!store_name_valid((const uint8_t *)name,
-					      strnlen(name, IODB_MAX_STORE_NAME + 1)))
-				return err_set(IODB_EINVAL, "incremental_stores[%u] (\"%.80s\") is "
-							    "not a store name: at most %u letters, "
-							    "digits, '_', '-' and '.'",
-					       i, name, IODB_MAX_STORE_NAME);
-		}
-	} else if (o->n_incremental_stores) {
-		return err_set(IODB_EINVAL, "n_incremental_stores set without incremental_stores");
-	}
+	RET(store_list_check("incremental_stores", o->incremental_stores,
+			     o->n_incremental_stores));
+	RET(store_list_check("initial_stores", o->initial_stores, o->n_initial_stores));
+	if (o->n_initial_stores > 256)
+		return err_set(IODB_EINVAL, "initial_stores: at most 256 stores");
 	if (o->compaction_threads > 64)
 		return err_set(IODB_EINVAL, "compaction_threads must be at most 64");
 	if (o->shard_max_bytes < 4096 || o->compaction_task_bytes < 4096)
@@ -459,30 +469,37 @@ static int options_check(const iodb_options *in, iodb_options *o)
 	return 0;
 }
 
-/* The options' store list, copied into one allocation the handle owns. */
-static int copy_store_list(iodb *db)
+/* An options' store list, copied into one allocation the handle owns (*own, freed at
+ * close); *list then points at the copy. */
+static int copy_list(const char *const **list, uint32_t n, char ***own)
 {
-	iodb_options *o = &db->o;
-	size_t bytes = o->n_incremental_stores * sizeof(char *);
+	size_t bytes = n * sizeof(char *);
 	char **v, *p;
 
-	if (!o->incremental_stores)
+	if (!*list)
 		return 0;
-	for (uint32_t i = 0; i < o->n_incremental_stores; i++)
-		bytes += strlen(o->incremental_stores[i]) + 1;
+	for (uint32_t i = 0; i < n; i++)
+		bytes += strlen((*list)[i]) + 1;
 	if (!(v = mem_alloc(bytes ? bytes : 1)))
 		return err_set(IODB_ENOMEM, "out of memory");
-	p = (char *)(v + o->n_incremental_stores);
-	for (uint32_t i = 0; i < o->n_incremental_stores; i++) {
-		size_t len = strlen(o->incremental_stores[i]) + 1;
+	p = (char *)(v + n);
+	for (uint32_t i = 0; i < n; i++) {
+		size_t len = strlen((*list)[i]) + 1;
 
-		memcpy(p, o->incremental_stores[i], len);
+		memcpy(p, (*list)[i], len);
 		v[i] = p;
 		p += len;
 	}
-	o->incremental_stores = (const char *const *)v;
-	db->own_store_list = v;
+	*list = (const char *const *)v;
+	*own = v;
 	return 0;
+}
+
+static int copy_store_list(iodb *db)
+{
+	RET(copy_list(&db->o.incremental_stores, db->o.n_incremental_stores,
+		      &db->own_store_list));
+	return copy_list(&db->o.initial_stores, db->o.n_initial_stores, &db->own_initial);
 }
 
 static void db_free(iodb *db)
@@ -513,6 +530,7 @@ static void db_free(iodb *db)
 	pthread_mutex_destroy(&db->fail_mu);
 	pthread_rwlock_destroy(&db->vg_lock);
 	mem_free(db->own_store_list);
+	mem_free(db->own_initial);
 	mem_free(db->dir);
 	mem_free(db);
 }

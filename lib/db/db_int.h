@@ -253,6 +253,7 @@ struct iodb {
 	struct compactor *cmp;	/* lib/db/compact.c */
 	struct snaps *snaps;	/* Merkle snapshots (lib/db/snapshot.c) */
 	char **own_store_list;	/* o.incremental_stores, copied */
+	char **own_initial;	/* o.initial_stores, copied */
 	uint32_t next_shard_id; /* under man_mu */
 	atomic_uint max_runs;	/* most runs a shard holds (back-pressure) */
 

@@ -470,10 +470,11 @@ static size_t options_size(unsigned v)
 		offsetof(iodb_options, auto_compaction),     /* 2 */
 		offsetof(iodb_options, snapshot_interval),   /* 3 */
 		offsetof(iodb_options, snapshot_replay_ops), /* 4 */
-		sizeof(iodb_options),                        /* 5 */
+		offsetof(iodb_options, initial_stores),      /* 5 */
+		sizeof(iodb_options),                        /* 6 */
 	};
 
-	_Static_assert(IODB_OPTIONS_VERSION == 5, "options_size: add the new version's end");
+	_Static_assert(IODB_OPTIONS_VERSION == 6, "options_size: add the new version's end");
 	return v < sizeof(end) / sizeof(end[0]) ? end[v] : sizeof(iodb_options);
 }
 
@@ -570,8 +571,14 @@ int iodb_import(const char *dir, const iodb_options *opts, const uint8_t commit_
 		memcpy(&o, opts, options_size(opts->version));
 		o.version = IODB_OPTIONS_VERSION;
 	}
+	if (o.read_only) {
+		rc = err_set(IODB_EINVAL, "import: options.read_only is set (an import writes)");
+		goto err;
+	}
 	o.create_if_missing = 1;
 	o.merkle = 1;
+	o.initial_stores = NULL; /* the stream names every store of the version */
+	o.n_initial_stores = 0;
 	o.initial_height = height;
 	o.keep_versions = 0;
 	ERR(iodb_open(dir, &o, &db));
