@@ -38,6 +38,15 @@ int ics23_encode_nonexist(struct buf *out, const uint8_t *key, size_t klen,
  * IODB_EINVAL for bad arguments. Every byte of proof is bounds-checked. */
 int ics23_verify(const uint8_t root[32], const uint8_t *proof, size_t plen, const uint8_t *key,
 		 size_t klen, const uint8_t *val, size_t vlen);
+/* The root a CommitmentProof hashes to, as ics23's Calculate (an existence proof's, or a
+ * non-existence proof's left neighbour's, else its right one's), with only the checks
+ * hashing needs: verify the proof against it with ics23_verify. 0 or IODB_EPROOF. */
+int ics23_calc_root(const uint8_t *proof, size_t plen, uint8_t root[32]);
+/* Verify a CommitmentProof{exist} under ics23's TendermintSpec (the commit-info tree's
+ * proofs, lib/merkle/commit.c): key has value val in the tree whose root is root. 0,
+ * IODB_EPROOF (iodb_errmsg says why) or IODB_EINVAL. */
+int ics23_verify_simple(const uint8_t root[32], const uint8_t *proof, size_t plen,
+			const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen);
 
 #endif /* IODB_MERKLE_H */
 
@@ -241,6 +250,19 @@ struct mstore_root {
 };
 /* The Cosmos SDK CommitInfo hash over stores sorted by name (the caller sorts). */
 void commit_info_hash(const struct mstore_root *s, size_t n, uint8_t out[32]);
+/* Append the ICS23 CommitmentProof{exist} of (s[idx].name -> s[idx].root) in the commit-info
+ * tree of s[0..n) (sorted by name, as commit_info_hash takes them), under TendermintSpec,
+ * in the bytes the Cosmos SDK's gogoproto marshals. 0, IODB_EINVAL or IODB_ENOMEM. */
+int commit_info_prove(const struct mstore_root *s, size_t n, size_t idx, struct buf *out);
+
+/* ---- Proofs up to the commit hash (lib/merkle/proofops.c) ------------------------------ */
+
+/* Append a tendermint.crypto.ProofOps of two ops: {"ics23:iavl", key, iavl} (the key's
+ * CommitmentProof against its store root) then {"ics23:simple", store, simple} (the store
+ * root's against the commit hash, from commit_info_prove). 0, IODB_EINVAL or IODB_ENOMEM. */
+int proofops_encode(struct buf *out, const void *key, size_t klen, const void *iavl,
+		    size_t ilen, const uint8_t *store, size_t nlen, const void *simple,
+		    size_t slen);
 
 /* SHA-256 of p (libcrypto, low-level API: the fastest call for short messages). */
 void sha256(const void *p, size_t n, uint8_t out[32]);

@@ -36,6 +36,12 @@
  * panics (neighbour paths that run out, or a divergent step with no valid padding) are
  * EPROOF; proofs over PROOF_MAX_BYTES are refused before decoding.
  *
+ * Proofs up to the commit hash (proofops.c) add two entry points: ics23_calc_root, the root
+ * a proof hashes to (ics23's Calculate), which the key's proof is then verified against; and
+ * ics23_verify_simple, an existence proof under TendermintSpec, for the store root in the
+ * commit-info tree (same decoder, same leaf formula with prefix 00, and inner ops held to
+ * exactly the shapes that tree has).
+ *
  * No state, no locks: every call works on its own arguments and one heap block.
  */
 #define OPENSSL_SUPPRESS_DEPRECATED
@@ -704,28 +710,39 @@ static int verify_nonexist(const struct pb_nonexist *n, const uint8_t root[HASH_
 
 /* ---- Verification entry points -------------------------------------------------------- */
 
-int ics23_verify(const uint8_t root[32], const uint8_t *proof, size_t plen, const uint8_t *key,
-		 size_t klen, const uint8_t *val, size_t vlen)
+/* Decode a whole CommitmentProof into a heap block the caller frees with mem_free. */
+static int proof_decode(const uint8_t *proof, size_t plen, struct pb_proof **out)
 {
-	struct pb_proof *pf = NULL;
+	struct pb_proof *pf;
 	struct dec d = {.base = proof};
-	int rc = 0;
 
-	if (!root || (!proof && plen) || (!key && klen) || (!val && vlen))
-		return err_set(IODB_EINVAL, "ics23_verify: NULL pointer with a length");
+	*out = NULL;
 	if (plen == 0)
 		return err_set(IODB_EPROOF, "ics23: empty proof");
 	if (plen > PROOF_MAX_BYTES)
 		return err_set(IODB_EPROOF, "ics23: proof of %zu bytes, more than the %llu allowed",
 			       plen, (unsigned long long)PROOF_MAX_BYTES);
-	if (!key)
-		key = no_bytes;
 	if (!(pf = mem_alloc(sizeof(*pf))))
 		return err_set(IODB_ENOMEM, "ics23: out of memory decoding a proof");
 	if (dec_proof(&d, proof, plen, pf)) {
-		rc = err_set(IODB_EPROOF, "ics23: malformed proof at byte %zu: %s", d.at, d.why);
-		goto out;
+		mem_free(pf);
+		return err_set(IODB_EPROOF, "ics23: malformed proof at byte %zu: %s", d.at, d.why);
 	}
+	*out = pf;
+	return 0;
+}
+
+int ics23_verify(const uint8_t root[32], const uint8_t *proof, size_t plen, const uint8_t *key,
+		 size_t klen, const uint8_t *val, size_t vlen)
+{
+	struct pb_proof *pf = NULL;
+	int rc = 0;
+
+	if (!root || (!proof && plen) || (!key && klen) || (!val && vlen))
+		return err_set(IODB_EINVAL, "ics23_verify: NULL pointer with a length");
+	if (!key)
+		key = no_bytes;
+	RET(proof_decode(proof, plen, &pf));
 	if (val) {
 		const struct pb_exist *e = &pf->exist;
 
@@ -774,6 +791,132 @@ int iodb_verify_proof(const uint8_t root[32], const void *proof, size_t plen, co
 			       "iodb_verify_proof: value NULL with a length, or longer than "
 			       "IODB_MAX_VALUE");
 	return ics23_verify(root, proof, plen, key, klen, val, vlen);
+}
+
+/* ---- Proofs up to the commit hash ------------------------------------------------------ */
+
+int ics23_calc_root(const uint8_t *proof, size_t plen, uint8_t root[32])
+{
+	struct pb_proof *pf = NULL;
+	const struct pb_exist *e = NULL;
+	int rc = 0;
+
+	if (!root || (!proof && plen))
+		return err_set(IODB_EINVAL, "ics23_calc_root: NULL pointer with a length");
+	RET(proof_decode(proof, plen, &pf));
+	/* ics23's CommitmentProof.Calculate: a non-existence proof's root is its left
+	 * neighbour's, or its right one's at the left edge. */
+	if (pf->kind == PROOF_EXIST)
+		e = &pf->exist;
+	else if (pf->kind == PROOF_NONEXIST)
+		e = pf->nonexist.left.present ? &pf->nonexist.left
+		    : pf->nonexist.right.present ? &pf->nonexist.right : NULL;
+	if (!e) {
+		rc = err_set(IODB_EPROOF, "ics23: the proof holds no existence proof to "
+					  "calculate a root from");
+		goto out;
+	}
+	/* Only what hashing needs; ics23_verify checks the rest against this root. */
+	if (!e->has_leaf || e->npath > MAX_DEPTH || e->key.n == 0 || e->value.n == 0) {
+		rc = err_set(IODB_EPROOF, "ics23: cannot calculate a root: %s",
+			     !e->has_leaf ? "no leaf op" :
+			     e->npath > MAX_DEPTH ? "too many inner ops" :
+			     e->key.n == 0 ? "empty key" : "empty value");
+		goto out;
+	}
+	leaf_hash(e->leaf.prefix, e->key, e->value, root);
+	for (size_t i = 0; i < e->npath; i++)
+		inner_hash(&e->path[i], root);
+out:
+	mem_free(pf);
+	return rc;
+}
+
+/*
+ * TendermintSpec (ics23 go/proof.go): leaf {SHA256, prehash key NO_HASH, prehash value
+ * SHA256, VAR_PROTO, prefix 00}; inner ops SHA256 over 32-byte children, a one-byte prefix.
+ * ics23-go takes any leaf prefix that starts with 00, any inner prefix of 1..33 bytes that
+ * does not, and any suffix of a multiple of 32 bytes. The commit-info tree only ever has
+ * 01 ‖ left ‖ right, so each inner op must be exactly prefix 01 with a 32-byte suffix (the
+ * child is on the left) or prefix 01 ‖ 32 bytes with no suffix (on the right): stricter
+ * than ics23, never looser, and no hash can then be read as another shape.
+ */
+static int check_simple_exist(const struct pb_exist *e, const char *side)
+{
+	const struct pb_leaf *l = &e->leaf;
+
+	if (!e->has_leaf)
+		return err_set(IODB_EPROOF, "ics23: %s: no leaf op", side);
+	if (l->hash != HASHOP_SHA256 || l->prehash_key != HASHOP_NO_HASH ||
+	    l->prehash_value != HASHOP_SHA256 || l->length != LENGTHOP_VAR_PROTO)
+		return err_set(IODB_EPROOF,
+			       "ics23: %s: leaf op is not TendermintSpec's (hash %d, prehash key "
+			       "%d, prehash value %d, length %d)",
+			       side, l->hash, l->prehash_key, l->prehash_value, l->length);
+	if (l->prefix.n != 1 || l->prefix.p[0] != 0x00)
+		return err_set(IODB_EPROOF, "ics23: %s: leaf prefix is not 00", side);
+	if (e->npath > MAX_DEPTH)
+		return err_set(IODB_EPROOF, "ics23: %s: %zu inner ops, more than %d", side,
+			       e->npath, MAX_DEPTH);
+	for (size_t i = 0; i < e->npath; i++) {
+		const struct pb_inner *op = &e->path[i];
+		int left = op->prefix.n == 1 && op->suffix.n == HASH_LEN;
+		int right = op->prefix.n == 1 + HASH_LEN && op->suffix.n == 0;
+
+		if (op->hash != HASHOP_SHA256)
+			return err_set(IODB_EPROOF,
+				       "ics23: %s: inner op %zu has hash op %d, not SHA256", side,
+				       i + 1, op->hash);
+		if ((!left && !right) || op->prefix.p[0] != 0x01)
+			return err_set(IODB_EPROOF,
+				       "ics23: %s: inner op %zu is not 01 with one 32-byte sibling "
+				       "(prefix of %zu bytes, suffix of %zu)",
+				       side, i + 1, op->prefix.n, op->suffix.n);
+	}
+	return 0;
+}
+
+int ics23_verify_simple(const uint8_t root[32], const uint8_t *proof, size_t plen,
+			const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
+{
+	static const char side[] = "store proof";
+	struct pb_proof *pf = NULL;
+	const struct pb_exist *e;
+	uint8_t h[HASH_LEN];
+	int rc = 0;
+
+	if (!root || (!proof && plen) || (!key && klen) || (!val && vlen))
+		return err_set(IODB_EINVAL, "ics23_verify_simple: NULL pointer with a length");
+	RET(proof_decode(proof, plen, &pf));
+	e = &pf->exist;
+	if (pf->kind != PROOF_EXIST) {
+		rc = err_set(IODB_EPROOF, "ics23: %s: not an existence proof", side);
+		goto out;
+	}
+	if (!span_eq(e->key, key ? key : no_bytes, klen)) {
+		rc = err_set(IODB_EPROOF, "ics23: %s: the proof is for another key", side);
+		goto out;
+	}
+	if (!span_eq(e->value, val ? val : no_bytes, vlen)) {
+		rc = err_set(IODB_EPROOF, "ics23: %s: the proof is for another value", side);
+		goto out;
+	}
+	if ((rc = check_simple_exist(e, side)) != 0)
+		goto out;
+	if (e->key.n == 0 || e->value.n == 0) {
+		rc = err_set(IODB_EPROOF, "ics23: %s: empty %s (ics23 cannot prove it)", side,
+			     e->key.n == 0 ? "key" : "value");
+		goto out;
+	}
+	/* The leaf formula is IavlSpec's with TendermintSpec's prefix 00. */
+	leaf_hash(e->leaf.prefix, e->key, e->value, h);
+	for (size_t i = 0; i < e->npath; i++)
+		inner_hash(&e->path[i], h);
+	if (memcmp(h, root, HASH_LEN) != 0)
+		rc = err_set(IODB_EPROOF, "ics23: %s: calculated root does not match", side);
+out:
+	mem_free(pf);
+	return rc;
 }
 
 /* ---- Encoding -------------------------------------------------------------------------- */
