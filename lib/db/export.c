@@ -120,11 +120,9 @@ int iodb_export(iodb *db, const void *vid, size_t vidlen, iodb_chunk_fn fn, void
 	struct mroots *r = NULL;
 	struct view *view = NULL;
 	iodb_snapshot *snap = NULL;
-	const struct version *v;
 	uint8_t commit[32], vidb[IODB_MAX_VID];
 	uint64_t height = 0;
 	uint8_t vl = 0;
-	uint32_t n = 0;
 	int rc;
 
 	RET(db_handle_check(db));
@@ -138,22 +136,24 @@ int iodb_export(iodb *db, const void *vid, size_t vidlen, iodb_chunk_fn fn, void
 	buf_init(&e.out);
 	e.fn = fn;
 	e.ctx = ctx;
-	pthread_rwlock_rdlock(&db->vg_lock);
-	v = vid ? vg_find(&db->vg, vid, vidlen) : vg_get(&db->vg, db->vg.head);
-	if (v) {
-		n = v->n;
-		height = v->height;
-		vl = v->vidlen;
-		memcpy(vidb, v->vid, vl);
+	/* One snapshot pins the version: its view, its roots, its ID and height, so that a
+	 * rollback and a new version under the same ID meanwhile cannot mix two versions. */
+	ERR(iodb_snapshot_open(db, vid, vidlen, &snap));
+	if (!snap->n) {
+		rc = err_set(IODB_NOTFOUND, "the store has no version yet");
+		goto err;
 	}
-	pthread_rwlock_unlock(&db->vg_lock);
-	if (!n)
-		return err_set(IODB_NOTFOUND, "no retained version has that ID");
-	/* Pin the version's view first, then its roots: both describe version n. */
-	ERR(iodb_snapshot_open(db, vidb, vl, &snap));
-	ERR(db_merkle_roots(db, n, &r));
-	ERR(iodb_commit_hash(db, vidb, vl, commit));
-	view = db_view_acquire(db);
+	if (!snap->mr) {
+		rc = err_set(snap->mr_rc, "%s", snap->mr_msg);
+		goto err;
+	}
+	height = snap->height;
+	vl = snap->vidlen;
+	memcpy(vidb, snap->vid, vl);
+	r = snap->mr;
+	mroots_ref(r);
+	ERR(iodb_snapshot_commit_hash(snap, commit));
+	view = snapshot_view(snap);
 	ERR(emit(&e, EXP_MAGIC, 8));
 	ERR(emit64(&e, height));
 	ERR(emit(&e, &vl, 1));

@@ -135,6 +135,13 @@ static int mroots_apply(struct mroots *r, struct mbuild *b, const struct jcommit
 	struct rd rd;
 	int rc = 0;
 
+	/* Every store the record lists exists from this version on, even one without an
+	 * operation (mounted by options.initial_stores: an empty tree). */
+	for (uint32_t i = 0; i < c->nstores && rc == 0; i++) {
+		struct mroot *slot;
+
+		rc = mroots_slot(r, ids[i], &slot);
+	}
 	rd_init(&rd, c->ops, c->ops_len);
 	for (uint64_t i = 0; i < c->nops && rc == 0; i++) {
 		struct jop op;
@@ -533,31 +540,94 @@ int db_merkle_attach(iodb *db, uint32_t n)
 
 /* ---- Public calls --------------------------------------------------------------------- */
 
+/*
+ * What a Merkle query is about: version n's root set, the view whose store table names its
+ * stores, and (for values, once a proof needs them) a view of version n itself. Queries by
+ * ID resolve the ID now; queries through a snapshot use what the snapshot pinned.
+ */
+struct mq {
+	iodb *db;
+	uint32_t n;
+	struct mroots *r;   /* a reference */
+	struct view *names; /* a reference: names every store of r */
+	struct view *at;    /* a reference, or NULL until q_at */
+};
+
+static void q_done(struct mq *q)
+{
+	mroots_unref(q->r);
+	view_unref(q->names);
+	view_unref(q->at);
+}
+
 /* The version vid names (the head for NULL) and its root set. */
-static int resolve(iodb *db, const void *vid, size_t vidlen, uint32_t *n, struct mroots **r)
+static int resolve(iodb *db, const void *vid, size_t vidlen, struct mq *q)
 {
 	const struct version *v;
+	struct err_saved caller;
 
+	memset(q, 0, sizeof(*q));
 	RET(db_handle_check(db));
 	if (!db->o.merkle)
 		return err_set(IODB_EINVAL, "the Merkle layer is off (options.merkle = 0)");
 	if ((vid && (vidlen == 0 || vidlen > IODB_MAX_VID)) || (!vid && vidlen))
 		return err_set(IODB_EINVAL, "bad version ID");
+	q->db = db;
 	pthread_rwlock_rdlock(&db->vg_lock);
 	v = vid ? vg_find(&db->vg, vid, vidlen) : vg_get(&db->vg, db->vg.head);
-	*n = v ? v->n : 0;
+	q->n = v ? v->n : 0;
 	pthread_rwlock_unlock(&db->vg_lock);
-	if (!*n)
+	if (!q->n)
 		return err_set(IODB_NOTFOUND, vid ? "no retained version has that ID"
 						  : "the store has no version yet");
-	{
-		/* A rebuild may pass a snapshot it cannot use: a success keeps the caller's
-		 * message (iodb.h). */
-		struct err_saved caller;
+	/* A rebuild may pass a snapshot it cannot use: a success keeps the caller's message
+	 * (iodb.h). */
+	err_keep(&caller);
+	RET(err_kept(&caller, db_merkle_roots(db, q->n, &q->r)));
+	/* After the roots: the store table only grows, so it names every store they hold. */
+	q->names = db_view_acquire(db);
+	return 0;
+}
 
-		err_keep(&caller);
-		return err_kept(&caller, db_merkle_roots(db, *n, r));
-	}
+/* The same through snapshot s: its version, its pinned roots, its view. */
+static int resolve_snap(iodb_snapshot *s, struct mq *q)
+{
+	memset(q, 0, sizeof(*q));
+	RET(snapshot_check(s, NULL));
+	RET(db_handle_check(s->db));
+	if (!s->db->o.merkle)
+		return err_set(IODB_EINVAL, "the Merkle layer is off (options.merkle = 0)");
+	if (!s->n)
+		return err_set(IODB_NOTFOUND, "the snapshot is of a store that had no version");
+	if (!s->mr)
+		return err_set(s->mr_rc ? s->mr_rc : IODB_NOTFOUND, "the snapshot's Merkle roots "
+			       "could not be had when it was opened: %s", s->mr_msg);
+	q->db = s->db;
+	q->n = s->n;
+	q->r = s->mr;
+	mroots_ref(q->r);
+	q->names = s->v;
+	view_ref(q->names);
+	q->at = s->v;
+	view_ref(q->at);
+	return 0;
+}
+
+/* A view of version q->n, for the values a proof carries. */
+static int q_at(struct mq *q)
+{
+	roaring_bitmap_t *anc = NULL;
+	int rc;
+
+	if (q->at)
+		return 0;
+	pthread_rwlock_rdlock(&q->db->vg_lock);
+	rc = vg_get(&q->db->vg, q->n) ? vg_ancestors(&q->db->vg, q->n, &anc)
+				      : err_set(IODB_NOTFOUND, "version is no longer retained");
+	pthread_rwlock_unlock(&q->db->vg_lock);
+	if (rc)
+		return rc;
+	return view_new(q->n, anc, q->names->mem, q->names->tab, q->names->stores, &q->at);
 }
 
 static int store_missing(const uint8_t *name, size_t nlen)
@@ -568,28 +638,32 @@ static int store_missing(const uint8_t *name, size_t nlen)
 		       (const char *)name);
 }
 
-int iodb_root_hash(iodb *db, const void *vid, size_t vidlen, const char *store, uint8_t hash[32])
+/* The tree of store name at q's version, or NULL if the store does not exist there. */
+static const struct mroot *q_store(const struct mq *q, const uint8_t *name, size_t nlen)
 {
+	int64_t id = stores_find(q->names->stores, name, nlen);
+
+	return id >= 0 ? mroots_find(q->r, (uint32_t)id) : NULL;
+}
+
+static int q_root_hash(const struct mq *q, const char *store, uint8_t hash[32])
+{
+	const struct mroot *m;
 	const uint8_t *name;
 	size_t nlen;
-	struct mroots *r;
-	struct view *view;
-	const struct mroot *m = NULL;
-	int64_t id;
-	uint32_t n;
 
 	if (!hash)
 		return err_set(IODB_EINVAL, "hash must not be NULL");
 	RET(check_store(store, &name, &nlen));
-	RET(resolve(db, vid, vidlen, &n, &r));
-	view = db_view_acquire(db);
-	if ((id = stores_find(view->stores, name, nlen)) >= 0)
-		m = mroots_find(r, (uint32_t)id);
-	if (m)
+	if ((m = q_store(q, name, nlen)) != NULL) {
 		memcpy(hash, m->hash, 32);
-	view_unref(view);
-	mroots_unref(r);
-	return m ? 0 : store_missing(name, nlen);
+		return 0;
+	}
+	if (!nlen) { /* the default store exists at every version: empty until written */
+		sha256("", 0, hash);
+		return 0;
+	}
+	return store_missing(name, nlen);
 }
 
 static int name_order(const void *a, const void *b)
@@ -599,37 +673,39 @@ static int name_order(const void *a, const void *b)
 	return key_cmp((const uint8_t *)x->name, x->nlen, (const uint8_t *)y->name, y->nlen);
 }
 
-int iodb_commit_hash(iodb *db, const void *vid, size_t vidlen, uint8_t hash[32])
+/* Every store of q's version with its root, in name order (the commit-info leaves). The
+ * names point into q->names. */
+static int q_sorted(const struct mq *q, struct mstore_root **out)
 {
-	struct mroots *r;
-	struct view *view;
 	struct mstore_root *s;
-	uint32_t n;
 
-	if (!hash)
-		return err_set(IODB_EINVAL, "hash must not be NULL");
-	RET(resolve(db, vid, vidlen, &n, &r));
-	if (!(s = mem_calloc(r->n, sizeof(*s)))) {
-		mroots_unref(r);
+	if (!(s = mem_calloc(q->r->n ? q->r->n : 1, sizeof(*s))))
 		return err_set(IODB_ENOMEM, "out of memory");
-	}
-	view = db_view_acquire(db);
-	for (uint32_t i = 0; i < r->n; i++) {
-		const struct store_name *sn = &view->stores->v[r->v[i].store];
+	for (uint32_t i = 0; i < q->r->n; i++) {
+		const struct store_name *sn = &q->names->stores->v[q->r->v[i].store];
 
 		s[i].name = sn->name;
 		s[i].nlen = sn->len;
-		memcpy(s[i].root, r->v[i].hash, 32);
+		memcpy(s[i].root, q->r->v[i].hash, 32);
 	}
-	qsort(s, r->n, sizeof(*s), name_order);
-	commit_info_hash(s, r->n, hash);
-	view_unref(view);
-	mem_free(s);
-	mroots_unref(r);
+	qsort(s, q->r->n, sizeof(*s), name_order);
+	*out = s;
 	return 0;
 }
 
-/* An existence proof for leaf (present at version n), its value read from the store. */
+static int q_commit_hash(const struct mq *q, uint8_t hash[32])
+{
+	struct mstore_root *s;
+
+	if (!hash)
+		return err_set(IODB_EINVAL, "hash must not be NULL");
+	RET(q_sorted(q, &s));
+	commit_info_hash(s, q->r->n, hash);
+	mem_free(s);
+	return 0;
+}
+
+/* An existence proof for leaf (present at the version), its value read from the store. */
 static int exist_for(struct view *at, const char *store, const struct mroot *m,
 		     const struct mnode *leaf, struct mproof_step *steps, struct mproof_exist *e,
 		     void **val)
@@ -659,76 +735,277 @@ static int exist_for(struct view *at, const char *store, const struct mroot *m,
 	return 0;
 }
 
-int iodb_prove(iodb *db, const void *vid, size_t vidlen, const char *store, const void *key,
-	       size_t klen, void **proof, size_t *plen)
+/* The ICS23 CommitmentProof of key in store at q's version, appended to out. */
+static int q_prove(struct mq *q, const char *store, const void *key, size_t klen,
+		   struct buf *out)
 {
 	const uint8_t *name;
 	size_t nlen;
-	struct mroots *r = NULL;
-	struct view *view = NULL, *at = NULL;
-	const struct mroot *m = NULL;
+	const struct mroot *m;
 	const struct mnode *leaf, *left, *right;
 	struct mproof_step *st = NULL;
 	struct mproof_exist el = {0}, er = {0};
 	void *vl = NULL, *vr = NULL;
-	roaring_bitmap_t *anc = NULL;
-	struct buf out;
-	int64_t id;
-	uint32_t n;
 	int rc;
 
-	buf_init(&out);
-	if (!proof || !plen)
-		return err_set(IODB_EINVAL, "proof and plen must not be NULL");
 	RET(check_store(store, &name, &nlen));
 	RET(check_key(key, klen));
-	RET(resolve(db, vid, vidlen, &n, &r));
-	view = db_view_acquire(db);
-	if ((id = stores_find(view->stores, name, nlen)) >= 0)
-		m = mroots_find(r, (uint32_t)id);
-	if (!m) {
-		rc = store_missing(name, nlen);
-		goto err;
-	}
-	if (!m->root) {
-		/* ICS23 proves absence by neighbours; an empty tree has none. */
-		rc = err_set(IODB_NOTFOUND, "the store's tree is empty at that version: ICS23 "
-					    "has no neighbours to prove absence with");
-		goto err;
-	}
-	if (!(st = mem_alloc(2 * 160 * sizeof(*st)))) {
-		rc = err_set(IODB_ENOMEM, "out of memory");
-		goto err;
-	}
-	pthread_rwlock_rdlock(&db->vg_lock);
-	rc = vg_get(&db->vg, n) ? vg_ancestors(&db->vg, n, &anc)
-				: err_set(IODB_NOTFOUND, "version is no longer retained");
-	pthread_rwlock_unlock(&db->vg_lock);
-	if (rc)
-		goto err;
-	ERR(view_new(n, anc, view->mem, view->tab, view->stores, &at));
+	if (!(m = q_store(q, name, nlen)))
+		return store_missing(name, nlen);
+	if (!m->root) /* ICS23 proves absence by neighbours; an empty tree has none. */
+		return err_set(IODB_NOTFOUND, "the store's tree is empty at that version: ICS23 "
+					      "has no neighbours to prove absence with");
+	if (!(st = mem_alloc(2 * 160 * sizeof(*st))))
+		return err_set(IODB_ENOMEM, "out of memory");
+	ERR(q_at(q));
 	if ((leaf = mtree_get(m->snap, m->root, key, klen)) != NULL) {
-		ERR(exist_for(at, store, m, leaf, st, &el, &vl));
-		ERR(ics23_encode_exist(&out, &el));
+		ERR(exist_for(q->at, store, m, leaf, st, &el, &vl));
+		ERR(ics23_encode_exist(out, &el));
 	} else {
 		mtree_neighbors(m->snap, m->root, key, klen, &left, &right);
 		if (left)
-			ERR(exist_for(at, store, m, left, st, &el, &vl));
+			ERR(exist_for(q->at, store, m, left, st, &el, &vl));
 		if (right)
-			ERR(exist_for(at, store, m, right, st + 160, &er, &vr));
-		ERR(ics23_encode_nonexist(&out, key, klen, left ? &el : NULL, right ? &er : NULL));
+			ERR(exist_for(q->at, store, m, right, st + 160, &er, &vr));
+		ERR(ics23_encode_nonexist(out, key, klen, left ? &el : NULL, right ? &er : NULL));
 	}
-	*proof = out.p;
-	*plen = out.len;
-	buf_init(&out);
-	rc = 0;
 err:
-	buf_free(&out);
 	mem_free(vl);
 	mem_free(vr);
 	mem_free(st);
-	view_unref(at);
-	view_unref(view);
-	mroots_unref(r);
+	return rc;
+}
+
+/* The ProofOps of key in store up to q's commit hash, appended to out. */
+static int q_prove_commit(struct mq *q, const char *store, const void *key, size_t klen,
+			  struct buf *out)
+{
+	struct mstore_root *s = NULL;
+	struct buf iavl, simple;
+	const uint8_t *name;
+	size_t nlen, idx;
+	int rc;
+
+	buf_init(&iavl);
+	buf_init(&simple);
+	ERR(q_prove(q, store, key, klen, &iavl)); /* checks store and key */
+	(void)check_store(store, &name, &nlen);
+	ERR(q_sorted(q, &s));
+	for (idx = 0; idx < q->r->n; idx++)
+		if (s[idx].nlen == nlen && memcmp(s[idx].name, name, nlen) == 0)
+			break;
+	if (idx == q->r->n) { /* q_prove found it */
+		rc = err_set(IODB_ECORRUPT, "a store of the version is missing from its stores");
+		goto err;
+	}
+	ERR(commit_info_prove(s, q->r->n, idx, &simple));
+	ERR(proofops_encode(out, key, klen, iavl.p, iavl.len, name, nlen, simple.p, simple.len));
+err:
+	mem_free(s);
+	buf_free(&iavl);
+	buf_free(&simple);
+	return rc;
+}
+
+/* Hand out what a prove call appended to out. */
+static int give_proof(int rc, struct buf *out, void **proof, size_t *plen)
+{
+	if (rc == 0) {
+		*proof = out->p;
+		*plen = out->len;
+		buf_init(out);
+	}
+	buf_free(out);
+	return rc;
+}
+
+int iodb_root_hash(iodb *db, const void *vid, size_t vidlen, const char *store, uint8_t hash[32])
+{
+	struct mq q;
+	int rc;
+
+	if (!hash)
+		return err_set(IODB_EINVAL, "hash must not be NULL");
+	if ((rc = resolve(db, vid, vidlen, &q)) == 0)
+		rc = q_root_hash(&q, store, hash);
+	q_done(&q);
+	return rc;
+}
+
+int iodb_commit_hash(iodb *db, const void *vid, size_t vidlen, uint8_t hash[32])
+{
+	struct mq q;
+	int rc;
+
+	if (!hash)
+		return err_set(IODB_EINVAL, "hash must not be NULL");
+	if ((rc = resolve(db, vid, vidlen, &q)) == 0)
+		rc = q_commit_hash(&q, hash);
+	q_done(&q);
+	return rc;
+}
+
+int iodb_prove(iodb *db, const void *vid, size_t vidlen, const char *store, const void *key,
+	       size_t klen, void **proof, size_t *plen)
+{
+	struct mq q;
+	struct buf out;
+	int rc;
+
+	if (!proof || !plen)
+		return err_set(IODB_EINVAL, "proof and plen must not be NULL");
+	RET(check_store(store, &(const uint8_t *){0}, &(size_t){0}));
+	RET(check_key(key, klen));
+	buf_init(&out);
+	if ((rc = resolve(db, vid, vidlen, &q)) == 0)
+		rc = q_prove(&q, store, key, klen, &out);
+	q_done(&q);
+	return give_proof(rc, &out, proof, plen);
+}
+
+int iodb_prove_commit(iodb *db, const void *vid, size_t vidlen, const char *store,
+		      const void *key, size_t klen, void **proof, size_t *plen)
+{
+	struct mq q;
+	struct buf out;
+	int rc;
+
+	if (!proof || !plen)
+		return err_set(IODB_EINVAL, "proof and plen must not be NULL");
+	RET(check_store(store, &(const uint8_t *){0}, &(size_t){0}));
+	RET(check_key(key, klen));
+	buf_init(&out);
+	if ((rc = resolve(db, vid, vidlen, &q)) == 0)
+		rc = q_prove_commit(&q, store, key, klen, &out);
+	q_done(&q);
+	return give_proof(rc, &out, proof, plen);
+}
+
+int iodb_snapshot_version(iodb_snapshot *s, void **vid, size_t *vidlen, uint64_t *height)
+{
+	void *copy = NULL;
+
+	RET(snapshot_check(s, NULL));
+	if (!s->n)
+		return err_set(IODB_NOTFOUND, "the snapshot is of a store that had no version");
+	if (vid || vidlen) {
+		if (!vid || !vidlen)
+			return err_set(IODB_EINVAL, "vid and vidlen go together");
+		if (!(copy = mem_alloc(s->vidlen)))
+			return err_set(IODB_ENOMEM, "out of memory");
+		memcpy(copy, s->vid, s->vidlen);
+		*vid = copy;
+		*vidlen = s->vidlen;
+	}
+	if (height)
+		*height = s->height;
+	return 0;
+}
+
+int iodb_snapshot_root_hash(iodb_snapshot *s, const char *store, uint8_t hash[32])
+{
+	struct mq q;
+	int rc;
+
+	if (!hash)
+		return err_set(IODB_EINVAL, "hash must not be NULL");
+	if ((rc = resolve_snap(s, &q)) == 0)
+		rc = q_root_hash(&q, store, hash);
+	q_done(&q);
+	return rc;
+}
+
+int iodb_snapshot_commit_hash(iodb_snapshot *s, uint8_t hash[32])
+{
+	struct mq q;
+	int rc;
+
+	if (!hash)
+		return err_set(IODB_EINVAL, "hash must not be NULL");
+	if ((rc = resolve_snap(s, &q)) == 0)
+		rc = q_commit_hash(&q, hash);
+	q_done(&q);
+	return rc;
+}
+
+int iodb_snapshot_prove(iodb_snapshot *s, const char *store, const void *key, size_t klen,
+			void **proof, size_t *plen)
+{
+	struct mq q;
+	struct buf out;
+	int rc;
+
+	if (!proof || !plen)
+		return err_set(IODB_EINVAL, "proof and plen must not be NULL");
+	buf_init(&out);
+	if ((rc = resolve_snap(s, &q)) == 0)
+		rc = q_prove(&q, store, key, klen, &out);
+	q_done(&q);
+	return give_proof(rc, &out, proof, plen);
+}
+
+int iodb_snapshot_prove_commit(iodb_snapshot *s, const char *store, const void *key,
+			       size_t klen, void **proof, size_t *plen)
+{
+	struct mq q;
+	struct buf out;
+	int rc;
+
+	if (!proof || !plen)
+		return err_set(IODB_EINVAL, "proof and plen must not be NULL");
+	buf_init(&out);
+	if ((rc = resolve_snap(s, &q)) == 0)
+		rc = q_prove_commit(&q, store, key, klen, &out);
+	q_done(&q);
+	return give_proof(rc, &out, proof, plen);
+}
+
+/* With the Merkle layer off: every store the store table names, zero roots. */
+static int stores_unhashed(iodb *db, const void *vid, size_t vidlen, iodb_store_fn fn,
+			   void *ctx)
+{
+	static const uint8_t zero[32];
+	struct view *v;
+	int rc = 0, stop = 0;
+
+	pthread_rwlock_rdlock(&db->vg_lock);
+	if (vid ? !vg_find(&db->vg, vid, vidlen) : !db->vg.head)
+		rc = err_set(IODB_NOTFOUND, vid ? "no retained version has that ID"
+						: "the store has no version yet");
+	pthread_rwlock_unlock(&db->vg_lock);
+	if (rc)
+		return rc;
+	v = db_view_acquire(db);
+	for (uint32_t i = 0; i < v->stores->n && !stop; i++) {
+		const struct store_name *sn = &v->stores->v[v->stores->sorted[i]];
+
+		stop = fn(ctx, sn->name, zero);
+	}
+	view_unref(v);
+	return stop ? err_canceled("iodb_stores", stop) : 0;
+}
+
+int iodb_stores(iodb *db, const void *vid, size_t vidlen, iodb_store_fn fn, void *ctx)
+{
+	struct mstore_root *s = NULL;
+	struct mq q;
+	int rc, stop = 0;
+
+	RET(db_handle_check(db));
+	if (!fn)
+		return err_set(IODB_EINVAL, "iodb_stores: fn must not be NULL");
+	if ((vid && (vidlen == 0 || vidlen > IODB_MAX_VID)) || (!vid && vidlen))
+		return err_set(IODB_EINVAL, "bad version ID");
+	if (!db->o.merkle)
+		return stores_unhashed(db, vid, vidlen, fn, ctx);
+	if ((rc = resolve(db, vid, vidlen, &q)) == 0 && (rc = q_sorted(&q, &s)) == 0) {
+		/* The names point into the store table (NUL-terminated there). */
+		for (uint32_t i = 0; i < q.r->n && !stop; i++)
+			stop = fn(ctx, s[i].name, s[i].root);
+		if (stop)
+			rc = err_canceled("iodb_stores", stop);
+	}
+	mem_free(s);
+	q_done(&q);
 	return rc;
 }

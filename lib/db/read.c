@@ -6,13 +6,9 @@
  * I/O: the version graph lock is taken for reading, and only to build a snapshot's view or
  * to copy the version list.
  */
-#include "lib/db/db_int.h"
+#include <stdio.h>
 
-struct iodb_snapshot {
-	uint32_t magic; /* SNAP_MAGIC while open */
-	iodb *db;
-	struct view *v;
-};
+#include "lib/db/db_int.h"
 
 int iodb_get(iodb *db, const char *store, const void *key, size_t klen, void **val,
 	     size_t *vlen)
@@ -112,8 +108,7 @@ int iodb_snapshot_open(iodb *db, const void *vid, size_t vidlen, iodb_snapshot *
 	roaring_bitmap_t *anc = NULL;
 	const struct version *v;
 	struct view *cur;
-	uint32_t n = 0;
-	int rc;
+	int rc = 0;
 
 	RET(db_handle_check(db));
 	if (!out || (vid && (vidlen == 0 || vidlen > IODB_MAX_VID)) || (!vid && vidlen))
@@ -122,28 +117,53 @@ int iodb_snapshot_open(iodb *db, const void *vid, size_t vidlen, iodb_snapshot *
 		return err_set(IODB_ENOMEM, "out of memory opening a snapshot");
 	s->magic = SNAP_MAGIC;
 	s->db = db;
-	if (!vid) {
-		s->v = db_view_acquire(db);
-	} else {
-		/* The head view taken under the graph lock: the leader publishes it under
-		 * the same lock, so its memtable and stores hold everything the graph can
-		 * name (both only grow). v may be freed once the lock is let go. */
-		pthread_rwlock_rdlock(&db->vg_lock);
-		cur = db_view_acquire(db);
-		if (!(v = vg_find(&db->vg, vid, vidlen))) {
-			rc = err_set(IODB_NOTFOUND, "no retained version has that ID");
-		} else {
-			n = v->n;
-			rc = vg_ancestors(&db->vg, n, &anc);
+	/* The head view taken under the graph lock: the leader publishes it under the same
+	 * lock, so its memtable and stores hold everything the graph can name (both only grow),
+	 * and the version it views is retained while the lock is held. */
+	pthread_rwlock_rdlock(&db->vg_lock);
+	cur = db_view_acquire(db);
+	v = vid ? vg_find(&db->vg, vid, vidlen) : vg_get(&db->vg, cur->head);
+	if (vid && !v) {
+		rc = err_set(IODB_NOTFOUND, "no retained version has that ID");
+	} else if (v) {
+		s->n = v->n;
+		s->height = v->height;
+		s->vidlen = v->vidlen;
+		memcpy(s->vid, v->vid, v->vidlen);
+		if (v->mr) { /* recent, the head or the base: pinned at no cost */
+			s->mr = v->mr;
+			mroots_ref(s->mr);
 		}
-		pthread_rwlock_unlock(&db->vg_lock);
-		if (rc == 0)
-			rc = view_new(n, anc, cur->mem, cur->tab, cur->stores, &s->v);
-		view_unref(cur);
-		if (rc) {
-			mem_free(s);
-			return rc;
-		}
+		if (vid)
+			rc = vg_ancestors(&db->vg, v->n, &anc);
+	}
+	pthread_rwlock_unlock(&db->vg_lock);
+	if (rc == 0 && vid)
+		rc = view_new(s->n, anc, cur->mem, cur->tab, cur->stores, &s->v);
+	if (rc == 0 && !vid) {
+		s->v = cur;
+		cur = NULL;
+	}
+	view_unref(cur);
+	/* With the Merkle layer on, the snapshot holds its version's roots from now on, so
+	 * that its hashes and proofs stay about this version whatever happens to the ID. A
+	 * failure other than memory is kept for the Merkle calls (plain reads still work). */
+	if (rc == 0 && db->o.merkle && s->n && !s->mr) {
+		struct err_saved caller;
+
+		err_keep(&caller);
+		s->mr_rc = db_merkle_roots(db, s->n, &s->mr);
+		if (s->mr_rc == IODB_ENOMEM)
+			rc = s->mr_rc;
+		else if (s->mr_rc)
+			snprintf(s->mr_msg, sizeof(s->mr_msg), "%s", iodb_errmsg());
+		err_kept(&caller, 0);
+	}
+	if (rc) {
+		view_unref(s->v);
+		mroots_unref(s->mr);
+		mem_free(s);
+		return rc;
 	}
 	db->open_snaps++;
 	*out = s;
@@ -178,6 +198,8 @@ void iodb_snapshot_close(iodb_snapshot *s)
 	}
 	s->magic = DEAD_MAGIC;
 	view_unref(s->v);
+	mroots_unref(s->mr);
+	s->mr = NULL;
 	s->db->open_snaps--;
 	db_handle_retire(s->db, s);
 }
@@ -186,4 +208,50 @@ struct view *snapshot_view(iodb_snapshot *s)
 {
 	view_ref(s->v);
 	return s->v;
+}
+
+int iodb_version_at_height(iodb *db, uint64_t height, void **vid, size_t *vidlen)
+{
+	const struct vgraph *g = &db->vg;
+	const struct version *v;
+	void *copy = NULL;
+	int rc = 0;
+
+	RET(db_handle_check(db));
+	if (!vid || !vidlen)
+		return err_set(IODB_EINVAL, "vid and vidlen must not be NULL");
+	if (height == 0 || height > IODB_MAX_HEIGHT)
+		return err_set(IODB_EINVAL, "height %llu: heights are 1 to IODB_MAX_HEIGHT",
+			       (unsigned long long)height);
+	pthread_rwlock_rdlock(&db->vg_lock);
+	/* Down the head's ancestry a chain at a time: versions n down to chain_lo are each
+	 * the parent of the next, so their heights are consecutive too. */
+	v = g->head ? vg_get(g, g->head) : NULL;
+	while (v && v->height > height) {
+		uint64_t back = v->height - height;
+		const struct version *lo;
+
+		if (v->n - v->chain_lo >= back) {
+			v = vg_get(g, v->n - (uint32_t)back);
+			break;
+		}
+		lo = vg_get(g, v->chain_lo); /* NULL if the chain starts below the base */
+		if (lo)
+			v = lo->parent ? vg_get(g, lo->parent) : NULL;
+		else
+			v = v->parent && v->n != g->base ? vg_get(g, v->parent) : NULL;
+	}
+	if (!v || v->height != height)
+		rc = err_set(IODB_NOTFOUND, "no version at height %llu on the head's retained "
+					    "ancestry",
+			     (unsigned long long)height);
+	else if (!(copy = mem_alloc(v->vidlen)))
+		rc = err_set(IODB_ENOMEM, "out of memory");
+	else {
+		memcpy(copy, v->vid, v->vidlen);
+		*vid = copy;
+		*vidlen = v->vidlen;
+	}
+	pthread_rwlock_unlock(&db->vg_lock);
+	return rc;
 }

@@ -150,6 +150,8 @@ struct writer {
 	uint64_t height;
 	size_t rec_off;	    /* its record's offset in the group's buffer */
 	struct mroots *mr;  /* its Merkle roots, until attached */
+	struct buf *mount;  /* initial_stores: the batch's store names plus those mounted */
+	uint32_t mount_n;
 	db_roots_fn given;  /* import: makes the roots instead of the Merkle build */
 	void *given_ctx;
 	uint32_t *ids, ids_local[16]; /* store ids of its batch's store names */
@@ -162,7 +164,8 @@ struct writer {
 
 static size_t writer_bytes(const struct writer *w)
 {
-	return w->batch ? w->batch->ops.len + w->batch->stores.len + 64 : 64;
+	return (w->batch ? w->batch->ops.len + w->batch->stores.len + 64 : 64) +
+	       (w->mount ? w->mount->len : 0);
 }
 
 /* Encode the commit record of update w as a child of parent. */
@@ -183,6 +186,10 @@ static int encode_commit(iodb *db, struct writer *w, uint32_t n, uint32_t parent
 		c.nops = w->batch->nops;
 		c.ops = w->batch->ops.p;
 		c.ops_len = w->batch->ops.len;
+	}
+	if (w->mount) {
+		c.nstores = w->mount_n;
+		c.stores = w->mount->p;
 	}
 	RET(journal_rec_begin(&db->wbuf, &mark));
 	RET(jcommit_encode(&db->wbuf, &c));
@@ -234,6 +241,10 @@ static void writer_commit(const struct writer *w, uint32_t parent, uint64_t heig
 		c->nops = w->batch->nops;
 		c->ops = w->batch->ops.p;
 		c->ops_len = w->batch->ops.len;
+	}
+	if (w->mount) {
+		c->nstores = w->mount_n;
+		c->stores = w->mount->p;
 	}
 }
 
@@ -634,17 +645,55 @@ static int check_vid(const void *vid, size_t vidlen)
 	return 0;
 }
 
+/*
+ * options.initial_stores: the commit record lists, after the batch's own store names, every
+ * mounted store the batch does not use. A store a commit record lists exists from that
+ * version on (empty until written), so mounting is in the journal: replay, snapshots and a
+ * later open with another list all see the same stores at each version. Listing them in
+ * every record (a few bytes each) spares the writer a look at the parent's stores.
+ */
+static int mount_stores(const iodb *db, const iodb_batch *b, struct buf *out, uint32_t *n)
+{
+	*n = b ? b->nstores : 0;
+	if (b)
+		RET(buf_append(out, b->stores.p, b->stores.len));
+	for (uint32_t i = 0; i < db->o.n_initial_stores; i++) {
+		const char *name = db->o.initial_stores[i];
+		size_t len = strlen(name);
+		const uint8_t *p = out->p;
+		int seen = 0;
+
+		for (uint32_t k = 0; k < *n && !seen; k++, p += 1 + p[0])
+			seen = p[0] == len && memcmp(p + 1, name, len) == 0;
+		if (seen)
+			continue;
+		RET(buf_put_u8(out, (uint8_t)len));
+		RET(buf_append(out, name, len));
+		(*n)++;
+	}
+	return 0;
+}
+
 int iodb_update(iodb *db, const void *vid, size_t vidlen, const iodb_batch *b)
 {
 	struct writer w = {0};
+	struct buf mount;
+	int rc;
 
-	RET(db_handle_check(db));
 	RET(check_vid(vid, vidlen));
 	w.kind = W_UPDATE;
 	w.vid = vid;
 	w.vidlen = vidlen;
 	w.batch = b && b->nops ? b : NULL;
-	return commit(db, &w);
+	if (!db->o.n_initial_stores)
+		return commit(db, &w);
+	buf_init(&mount);
+	if ((rc = mount_stores(db, w.batch, &mount, &w.mount_n)) == 0) {
+		w.mount = &mount;
+		rc = commit(db, &w);
+	}
+	buf_free(&mount);
+	return rc;
 }
 
 int db_update_given(iodb *db, const void *vid, size_t vidlen, const iodb_batch *b,
