@@ -360,6 +360,32 @@ START_TEST(test_snapshot_reorg)
 	/* Clean away everything but the head: the snapshots still answer. */
 	ck_ok(iodb_clean(db, 1));
 	same_answers(old, &po, "old snapshot after clean");
+	/* Proofs up to the app hash: the snapshot's against its own commit hash, by ID
+	 * against the new version's; neither verifies against the other. */
+	{
+		uint8_t newc[32];
+		void *cp, *ncp;
+		size_t cplen, ncplen;
+
+		ck_ok(iodb_snapshot_prove_commit(old, "bank", "alice", 5, &cp, &cplen));
+		ck_ok(iodb_verify_commit_proof(po.commit, cp, cplen, "bank", "alice", 5, "a10", 3));
+		ck_ok(iodb_commit_hash(db, "60", 2, newc));
+		ck_ok(iodb_prove_commit(db, "60", 2, "bank", "alice", 5, &ncp, &ncplen));
+		ck_ok(iodb_verify_commit_proof(newc, ncp, ncplen, "bank", "alice", 5, "other", 5));
+		ck_rc(iodb_verify_commit_proof(newc, cp, cplen, "bank", "alice", 5, "a10", 3),
+		      IODB_EPROOF);
+		ck_rc(iodb_verify_commit_proof(po.commit, ncp, ncplen, "bank", "alice", 5, "other",
+					       5),
+		      IODB_EPROOF);
+		iodb_free(cp);
+		iodb_free(ncp);
+		/* Absence, through the snapshot. */
+		ck_ok(iodb_snapshot_prove_commit(head, "bank", "bob", 3, &cp, &cplen));
+		ck_ok(iodb_verify_commit_proof(ph.commit, cp, cplen, "bank", "bob", 3, NULL, 0));
+		ck_rc(iodb_verify_commit_proof(ph.commit, cp, cplen, "bank", "bob", 3, "x", 1),
+		      IODB_EPROOF);
+		iodb_free(cp);
+	}
 	/* A proof from the pinned version does not verify against the new root. */
 	ck_ok(iodb_snapshot_prove(old, "bank", "alice", 5, &proof, &plen));
 	ck_rc(iodb_verify_proof(h, proof, plen, "alice", 5, "a10", 3), IODB_EPROOF);
