@@ -161,16 +161,23 @@ typedef struct iodb_options {
 					    * default store) */
 	uint32_t n_initial_stores;
 	int read_only; /* default 0; 1: open for reading only. No write of any kind (no
-			* journal recovery, no background work, no snapshot at close), a
-			* shared lock: several read-only handles, in any processes, may be
-			* open at once, and none while a writer is (IODB_EBUSY). Works on
-			* read-only media. Writes return IODB_EINVAL. */
+			* journal recovery: a torn tail is not read past and left as it
+			* is; no background work; no Merkle snapshot, even after a long
+			* replay or at close), a shared lock: several read-only handles, in
+			* any processes, may be open at once, and none while a writer is
+			* (IODB_EBUSY both ways, the message saying which holds it). Works
+			* on read-only media. create_if_missing is ignored: no store there
+			* is IODB_NOTFOUND. The handle reads the store as of its open.
+			* Every writing call (update, rollback, checkout, clean, flush,
+			* compact, merkle_snapshot) returns IODB_EINVAL, "the store was
+			* opened read-only". docs/ARCHITECTURE.md, "Read-only handles" */
 } iodb_options;
 
 IODB_API void iodb_options_init(iodb_options *o);
 
 /* Open (and with create_if_missing, create) the store in directory `dir`. o may be NULL for
- * defaults. IODB_EBUSY if another handle, in this or another process, has it open. */
+ * defaults. IODB_EBUSY if another handle, in this or another process, has it open (with
+ * o->read_only: if a writer has it open; read-only handles share it). */
 IODB_API int iodb_open(const char *dir, const iodb_options *o, iodb **db);
 /* Distribute everything the journal holds to the shards now; returns once it is durable in
  * run files and the manifest. The journal moves on to a new segment first, so every segment
@@ -306,12 +313,9 @@ IODB_API int iodb_verify_commit_proof(const uint8_t commit_hash[32], const void 
 
 /*
  * Merkle queries through a snapshot: always about the exact version the snapshot pinned,
- * never another version that took its ID after a rollback. Same results and errors as the
- * calls above for that version. A snapshot holds its version's roots from its first Merkle
- * query on (from iodb_snapshot_open for the head and the 32 most recent versions, whose
- * roots are in memory), so later answers survive rollback and clean; a snapshot of an older
- * version whose version is discarded before its first Merkle query gets IODB_NOTFOUND from
- * these calls (its key-values still read). Query once right after opening to be sure.
+ * whatever rollback, clean or a new version reusing its ID did since (with the Merkle layer
+ * on, the snapshot holds that version's roots from iodb_snapshot_open on). Same results and
+ * errors as the calls above for that version.
  */
 /* The pinned version's ID (caller frees with iodb_free) and height; either out-parameter
  * may be NULL. */

@@ -20,6 +20,10 @@
  * A bit flip inside the last record is indistinguishable from a torn write and is cut as one
  * (docs/ARCHITECTURE.md, "Journal recovery").
  *
+ * Read-only (o.read_only): the same replay, but a torn tail is only not read past (never
+ * cut), leftover segments are skipped (never removed), no segment is made, and the journal
+ * is born failed with IODB_EINVAL, so that every write is refused.
+ *
  * State: open → (write)* → failed (sticky, after any failed write/fsync) → close.
  * Threads: one writer at a time (the db's commit leader); journal_get_stats may run
  * concurrently and reads counters only.
@@ -332,9 +336,13 @@ int journal_open(struct env *env, const char *dir, int create, const struct jour
 	j->o = *o;
 	pthread_mutex_init(&j->sync_mu, NULL);
 	pthread_cond_init(&j->sync_cv, NULL);
-	if (create)
+	if (create && !o->read_only)
 		ERR(env_mkdir(env, dir));
-	ERR(env_list_dir(env, dir, seg_list_add, &segs));
+	rc = env_list_dir(env, dir, seg_list_add, &segs);
+	if (rc == IODB_NOTFOUND && o->read_only) /* no journal yet: nothing to replay */
+		err_clear();
+	else if (rc)
+		goto err;
 	if (segs.n) /* qsort(NULL, 0) is undefined */
 		qsort(segs.v, segs.n, sizeof(*segs.v), u64_cmp);
 	if (o->start.seg) {
@@ -345,7 +353,13 @@ int journal_open(struct env *env, const char *dir, int create, const struct jour
 										  : o->start.seg;
 
 		while (i0 < segs.n && segs.v[i0] < drop_below) {
-			char *path = seg_path(dir, segs.v[i0]);
+			char *path;
+
+			if (o->read_only) { /* left for the next writer to remove */
+				i0++;
+				continue;
+			}
+			path = seg_path(dir, segs.v[i0]);
 
 			if (!path) {
 				rc = err_set(IODB_ENOMEM, "out of memory");
@@ -411,6 +425,17 @@ int journal_open(struct env *env, const char *dir, int create, const struct jour
 			j->older_bytes += keep;
 			prev_size = keep;
 		}
+	}
+	if (o->read_only) {
+		/* Nothing is opened to append: what was replayed is all there is. */
+		j->first_seg = segs.n ? segs.v[0] : 1;
+		j->cur_seg = segs.n ? segs.v[segs.n - 1] : 0;
+		j->cur_bytes = keep;
+		j->failed = IODB_EINVAL;
+		mem_free(segs.v);
+		mem_free(prev);
+		*jp = j;
+		return 0;
 	}
 	if (segs.n == 0) {
 		j->first_seg = j->cur_seg = 1;
@@ -487,8 +512,10 @@ static int journal_rotate(struct journal *j)
 	return 0;
 }
 
-static int journal_failed(void)
+static int journal_failed(const struct journal *j)
 {
+	if (j->o.read_only)
+		return err_set(IODB_EINVAL, "%s: the journal was opened read-only", j->dir);
 	return err_set(IODB_EIO, "the journal failed an earlier write or fsync; reopen the store to "
 				 "write again");
 }
@@ -499,7 +526,7 @@ int journal_append(struct journal *j, const struct buf *b, struct jpos *at)
 	int rc;
 
 	if (j->failed)
-		return journal_failed();
+		return journal_failed(j);
 	if (env_file_size(j->cur) >= j->o.segment_bytes)
 		ERR(journal_rotate(j));
 	before = env_file_size(j->cur);
@@ -554,7 +581,7 @@ static int sync_now(struct journal *j, char *msg, size_t msglen)
 int journal_sync(struct journal *j)
 {
 	if (j->failed)
-		return journal_failed();
+		return journal_failed(j);
 	return sync_now(j, NULL, 0);
 }
 
@@ -596,7 +623,7 @@ static void *sync_main(void *arg)
 int journal_sync_start(struct journal *j)
 {
 	if (j->failed)
-		return journal_failed();
+		return journal_failed(j);
 	if (!j->o.sync || !j->unsynced)
 		return 0;
 	if (!j->sync_thread_up) {
@@ -625,7 +652,7 @@ int journal_sync_wait(struct journal *j)
 	pthread_mutex_unlock(&j->sync_mu);
 	if (rc)
 		return err_set(rc, "%s", j->sync_msg);
-	return j->failed ? journal_failed() : 0;
+	return j->failed ? journal_failed(j) : 0;
 }
 
 int journal_read(struct journal *j, const struct jpos *pos, uint8_t *type, struct buf *payload)
@@ -667,7 +694,7 @@ int journal_next_segment(struct journal *j)
 	int rc;
 
 	if (j->failed)
-		return journal_failed();
+		return journal_failed(j);
 	if (env_file_size(j->cur) <= SEG_HEADER)
 		return 0;
 	if ((rc = journal_rotate(j)) != 0)
@@ -680,7 +707,7 @@ int journal_flush(struct journal *j)
 	int rc;
 
 	if (j->failed)
-		return journal_failed();
+		return journal_failed(j);
 	if (!j->unsynced)
 		return 0;
 	j->syncs++;
@@ -706,7 +733,7 @@ int journal_sync_now(struct journal *j)
 void journal_tell(struct journal *j, struct jpos *end)
 {
 	end->seg = j->cur_seg;
-	end->off = env_file_size(j->cur);
+	end->off = j->cur ? env_file_size(j->cur) : j->cur_bytes;
 }
 
 int journal_scan(struct journal *j, const struct jpos *from, journal_replay_fn fn, void *ctx)

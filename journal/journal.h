@@ -40,6 +40,10 @@ struct journal_opts {
 	/* With start: segments from keep_seg to start.seg are kept (for journal_read and
 	 * journal_scan) but not replayed; 0 keeps none. */
 	uint64_t keep_seg;
+	/* Open for reading only: nothing is created, removed, cut or written. Segments a
+	 * release left before the start are skipped, not removed; a torn tail is not read past
+	 * and left as it is; every append, sync or new segment is refused (IODB_EINVAL). */
+	int read_only;
 };
 
 /* Called for each valid record at open, in log order. A non-zero return stops the replay

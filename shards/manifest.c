@@ -14,6 +14,9 @@
  *
  * Files in DIR/shards that the manifest does not name were written by a distribute or a
  * compaction whose edit never became durable: open removes them.
+ *
+ * A read-only open (a read-only store handle, possibly on read-only media) replays the same
+ * edits and writes nothing: no file is made, cut or removed, and every edit is refused.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -55,6 +58,7 @@ struct manifest {
 	struct manifest_state st; /* as the file says now */
 	int failed; /* an append, fsync or rewrite failed (or the layer above lost track of
 		     * an edit): no more edits (IODB_EIO); under the caller's edit lock */
+	int read_only; /* opened by manifest_open_read_only: no edits (IODB_EINVAL) */
 };
 
 /* ---- Parsed state --------------------------------------------------------------------- */
@@ -530,21 +534,29 @@ err:
 	return rc;
 }
 
-static int manifest_create(struct manifest *m)
+/* The record a new manifest holds: one shard, no runs, nothing distributed. */
+static int first_record(struct buf *b)
 {
 	static const uint8_t empty[1];
 	struct jpos zero = {0, 0};
+
+	buf_init(b);
+	RET(buf_frame_begin(b));
+	RET(buf_put_u8(b, M_RESET));
+	RET(put_u64_field(b, M_NEXT_FILE, 1));
+	RET(put_shard(b, 1, empty, 0));
+	RET(put_dist(b, 0, &zero));
+	RET(put_u64_field(b, M_RELEASED, 0));
+	frame_seal(b);
+	return 0;
+}
+
+static int manifest_create(struct manifest *m)
+{
 	struct buf b;
 	int rc;
 
-	buf_init(&b);
-	ERR(buf_frame_begin(&b));
-	ERR(buf_put_u8(&b, M_RESET));
-	ERR(put_u64_field(&b, M_NEXT_FILE, 1));
-	ERR(put_shard(&b, 1, empty, 0));
-	ERR(put_dist(&b, 0, &zero));
-	ERR(put_u64_field(&b, M_RELEASED, 0));
-	frame_seal(&b);
+	ERR(first_record(&b));
 	ERR(manifest_install(m, &b));
 err:
 	buf_free(&b);
@@ -563,9 +575,38 @@ void manifest_close(struct manifest *m)
 	mem_free(m);
 }
 
-int manifest_open(struct env *env, const char *dir, struct block_cache *bc,
-		  manifest_blob_fn fn, void *ctx, struct manifest **out,
-		  struct manifest_state *st, struct shard_map **map)
+/* A read-only open of a store without MANIFEST: the state a new one would give. */
+static int replay_first(struct manifest *m, struct pstate *ps, manifest_blob_fn fn, void *ctx)
+{
+	struct buf b;
+	int rc;
+
+	ERR(first_record(&b));
+	ERR(record_apply(ps, b.p + MAN_FRAME, b.len - MAN_FRAME, m->path, MAN_HEADER, fn, ctx));
+err:
+	buf_free(&b);
+	return rc;
+}
+
+static int open_read_only(struct manifest *m, struct pstate *ps, manifest_blob_fn fn,
+			  void *ctx, struct shard_map **map)
+{
+	uint64_t keep = MAN_HEADER;
+
+	m->read_only = 1;
+	if (env_exists(m->env, m->path))
+		RET(manifest_replay(m, ps, fn, ctx, &keep));
+	else
+		RET(replay_first(m, ps, fn, ctx));
+	m->size = m->size_at_rewrite = keep;
+	m->next_file = ps->st.next_file;
+	m->st = ps->st;
+	return build_map(m, ps, map);
+}
+
+static int open_mode(struct env *env, const char *dir, struct block_cache *bc,
+		     manifest_blob_fn fn, void *ctx, struct manifest **out,
+		     struct manifest_state *st, struct shard_map **map, int read_only)
 {
 	struct manifest *m = mem_calloc(1, sizeof(*m));
 	struct pstate ps = {0};
@@ -581,6 +622,10 @@ int manifest_open(struct env *env, const char *dir, struct block_cache *bc,
 	}
 	m->env = env;
 	m->bc = bc;
+	if (read_only) {
+		ERR(open_read_only(m, &ps, fn, ctx, map));
+		goto done;
+	}
 	ERR(env_mkdir(env, m->run_dir));
 	if (!env_exists(env, m->path))
 		ERR(manifest_create(m));
@@ -604,6 +649,7 @@ int manifest_open(struct env *env, const char *dir, struct block_cache *bc,
 		*map = NULL;
 		goto err;
 	}
+done:
 	*st = ps.st;
 	pstate_free(&ps);
 	*out = m;
@@ -612,6 +658,20 @@ err:
 	pstate_free(&ps);
 	manifest_close(m);
 	return rc;
+}
+
+int manifest_open(struct env *env, const char *dir, struct block_cache *bc,
+		  manifest_blob_fn fn, void *ctx, struct manifest **out,
+		  struct manifest_state *st, struct shard_map **map)
+{
+	return open_mode(env, dir, bc, fn, ctx, out, st, map, 0);
+}
+
+int manifest_open_read_only(struct env *env, const char *dir, struct block_cache *bc,
+			    manifest_blob_fn fn, void *ctx, struct manifest **out,
+			    struct manifest_state *st, struct shard_map **map)
+{
+	return open_mode(env, dir, bc, fn, ctx, out, st, map, 1);
 }
 
 uint64_t manifest_file_no(struct manifest *m)
@@ -659,6 +719,8 @@ int manifest_apply(struct manifest *m, const struct shard_map *after,
 	struct buf b;
 	int rc;
 
+	if (m->read_only)
+		return err_set(IODB_EINVAL, "%s: opened read-only", m->path);
 	if (m->failed)
 		return err_set(IODB_EIO, "%s: an earlier manifest write or fsync failed; reopen the "
 					 "store", m->path);

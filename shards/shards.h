@@ -258,6 +258,12 @@ typedef int (*manifest_blob_fn)(void *ctx, const uint8_t *p, size_t len, const c
 int manifest_open(struct env *env, const char *dir, struct block_cache *bc,
 		  manifest_blob_fn fn, void *ctx, struct manifest **m,
 		  struct manifest_state *st, struct shard_map **map);
+/* The same for a read-only handle: nothing is created, cut or removed. A missing MANIFEST
+ * reads as a new one would be (one shard, no runs); a torn last record is not read past;
+ * files it does not name are left alone; every edit is refused (IODB_EINVAL). */
+int manifest_open_read_only(struct env *env, const char *dir, struct block_cache *bc,
+			    manifest_blob_fn fn, void *ctx, struct manifest **m,
+			    struct manifest_state *st, struct shard_map **map);
 void manifest_close(struct manifest *m);
 uint64_t manifest_file_no(struct manifest *m); /* take the next run file number */
 char *manifest_run_path(struct manifest *m, uint64_t file_no);

@@ -27,6 +27,7 @@ struct cli {
 	int nosync;
 	int no_merkle;
 	int no_create;
+	int read_only;       /* --read-only: even a writing command opens read-only */
 	char **args;         /* args[0] is the command name */
 	int nargs;
 	int literal_from;    /* args[i] with i >= literal_from came after "--" */
@@ -39,6 +40,7 @@ struct command {
 	const char *synopsis; /* its arguments, for usage errors */
 	int (*run)(struct cli *c);
 	int creates;          /* may create the store when missing */
+	int reads;            /* only reads: opens the store read-only (shared lock) */
 };
 
 /* A byte string the tool owns; p is never NULL once filled, even when n is 0. */

@@ -7,10 +7,12 @@
  * usage error never touches the store), open the store, do the command, close. Only the
  * writing commands (put, del, update) may create the directory; every other command opens
  * with create_if_missing = 0, so a typo in DIR fails instead of leaving an empty store
- * (and verify-proof with --root does not open it at all).
+ * (and verify-proof with --root does not open it at all). The commands that only read open
+ * the store read-only (a shared lock: several at once, on read-only media too, but not
+ * beside a writer); the others, and with --read-only none, open it read-write.
  *
  * Arguments: DIR comes first. The global options (--store, --hex, --nosync, --no-create,
- * --no-merkle, --help) may appear anywhere after it and are taken out of the list; what remains is the
+ * --no-merkle, --read-only, --help) may appear anywhere after it and are taken out of the list; what remains is the
  * command name followed by its own arguments and options (--vid, --at, --from, ...). After
  * "--" nothing is an option, so `iodb d get -- --odd-key` works.
  *
@@ -97,6 +99,11 @@ static const char usage_text[] =
 	"  --no-create   never create DIR or the store (only put, del, update ever do)\n"
 	"  --no-merkle   open without the Merkle layer (no hash/prove; needed for a store\n"
 	"                whose journal was released while it was off)\n"
+	"  --read-only   open the store read-only even for a writing command (which then\n"
+	"                fails); get, scan, versions, head, stats, hash, stores, prove,\n"
+	"                export and verify-proof always do: they take a shared lock, so\n"
+	"                they run beside each other and on read-only media, but not\n"
+	"                while a writer has the store open\n"
 	"  --help        print this help and exit\n"
 	"\n"
 	"Without --vid, put and del name the new version by its height (\"7\"), adding\n"
@@ -118,6 +125,7 @@ static int open_db(struct cli *c)
 	o.create_if_missing = c->cmd->creates && !c->no_create;
 	o.sync = !c->nosync;
 	o.merkle = !c->no_merkle;
+	o.read_only = c->cmd->reads || c->read_only;
 	rc = iodb_open(c->dir, &o, &c->db);
 	if (rc != IODB_OK)
 		return store_error(rc, "open %s", c->dir);
@@ -1149,6 +1157,7 @@ static int cmd_import(struct cli *c)
 	} else {
 		iodb_options_init(&o);
 		o.sync = !c->nosync;
+		o.read_only = c->read_only; /* refused: an import writes */
 		src->err = 0;
 		rc = iodb_import(c->dir, &o, hash.p, read_chunk, src);
 		if (rc == IODB_ECANCELED && src->err) {
@@ -1165,26 +1174,26 @@ static int cmd_import(struct cli *c)
 }
 
 static const struct command commands[] = {
-	{ "put", "KEY VALUE [--vid VID]", cmd_put, 1 },
-	{ "del", "KEY [--vid VID]", cmd_del, 1 },
-	{ "update", "VID [KEY=VALUE | --del KEY]... | VID -", cmd_update, 1 },
-	{ "get", "KEY [--at VID]", cmd_get, 0 },
-	{ "scan", "[--at VID] [--from K] [--to K] [--reverse] [--limit N]", cmd_scan, 0 },
-	{ "versions", "", cmd_versions, 0 },
-	{ "head", "", cmd_head, 0 },
-	{ "rollback", "VID", cmd_rollback, 0 },
-	{ "checkout", "VID", cmd_checkout, 0 },
-	{ "clean", "KEEP", cmd_clean, 0 },
-	{ "stats", "[--json]", cmd_stats, 0 },
-	{ "flush", "", cmd_flush, 0 },
-	{ "compact", "", cmd_compact, 0 },
-	{ "hash", "[--at VID] [--store S]", cmd_hash, 0 },
-	{ "prove", "KEY [--at VID] [--out FILE]", cmd_prove, 0 },
-	{ "snapshot", "[incremental]", cmd_snapshot, 0 },
-	{ "export", "FILE [--at VID]", cmd_export, 0 },
-	{ "import", "FILE HASH", cmd_import, 0 },
+	{ "put", "KEY VALUE [--vid VID]", cmd_put, 1, 0 },
+	{ "del", "KEY [--vid VID]", cmd_del, 1, 0 },
+	{ "update", "VID [KEY=VALUE | --del KEY]... | VID -", cmd_update, 1, 0 },
+	{ "get", "KEY [--at VID]", cmd_get, 0, 1 },
+	{ "scan", "[--at VID] [--from K] [--to K] [--reverse] [--limit N]", cmd_scan, 0, 1 },
+	{ "versions", "", cmd_versions, 0, 1 },
+	{ "head", "", cmd_head, 0, 1 },
+	{ "rollback", "VID", cmd_rollback, 0, 0 },
+	{ "checkout", "VID", cmd_checkout, 0, 0 },
+	{ "clean", "KEEP", cmd_clean, 0, 0 },
+	{ "stats", "[--json]", cmd_stats, 0, 1 },
+	{ "flush", "", cmd_flush, 0, 0 },
+	{ "compact", "", cmd_compact, 0, 0 },
+	{ "hash", "[--at VID] [--store S]", cmd_hash, 0, 1 },
+	{ "prove", "KEY [--at VID] [--out FILE]", cmd_prove, 0, 1 },
+	{ "snapshot", "[incremental]", cmd_snapshot, 0, 0 },
+	{ "export", "FILE [--at VID]", cmd_export, 0, 1 },
+	{ "import", "FILE HASH", cmd_import, 0, 0 },
 	{ "verify-proof", "KEY [VALUE] --proof HEX|@FILE [--root HEX] [--at VID]",
-	  cmd_verify_proof, 0 },
+	  cmd_verify_proof, 0, 1 },
 };
 
 static int is_help(const char *arg)
@@ -1222,6 +1231,8 @@ static int parse_global(int argc, char **argv, struct cli *c)
 			c->no_create = 1;
 		} else if (strcmp(arg, "--no-merkle") == 0) {
 			c->no_merkle = 1;
+		} else if (strcmp(arg, "--read-only") == 0) {
+			c->read_only = 1;
 		} else {
 			c->args[c->nargs++] = argv[i];
 		}

@@ -269,9 +269,27 @@ int env_exists(struct env *e, const char *path);
 int env_list_dir(struct env *e, const char *dir, int (*fn)(void *ctx, const char *name),
 		 void *ctx);
 /* Exclusive lock on path (created if missing): IODB_EBUSY when held elsewhere, including by
- * another handle in this process. */
+ * another handle in this process; the message says whether a writer or read-only handles
+ * hold it. */
 int env_lock(struct env *e, const char *path, struct env_lock **l);
+/* Shared lock on path, opened for reading only (never created): any number of shared holders
+ * at once, IODB_EBUSY while an exclusive one holds it, IODB_NOTFOUND if path is missing. */
+int env_lock_shared(struct env *e, const char *path, struct env_lock **l);
 void env_unlock(struct env_lock *l);
+
+/*
+ * A read-only guard over base (a read-only store handle's env): reads, maps, listings and
+ * shared locks go to base (its counters and injected faults apply); every write-type call —
+ * open to write, write, fsync, truncate, rename, unlink, mkdir, directory fsync, removal,
+ * exclusive lock — is refused with IODB_EIO, "internal error: ... through a read-only
+ * handle" naming the file, and counted (env_refused), so that a write path read-only mode
+ * missed fails a test instead of writing. env_free(guard) leaves base alone.
+ */
+int env_new_read_only(struct env *base, struct env **guard);
+/* Write-type calls a guard refused so far (0 for an env that is not a guard). */
+uint64_t env_refused(struct env *e);
+/* A guard's base; e itself for an env that is not a guard. */
+struct env *env_unguarded(struct env *e);
 
 /* path = dir + "/" + name, in a fresh allocation (NULL on ENOMEM). */
 char *path_join(const char *dir, const char *name);

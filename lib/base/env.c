@@ -13,6 +13,11 @@
  * env_full_from() plays a full disk: from the Nth write on, every append fails with ENOSPC
  * (the OS's own text: "No space left on device") until the test frees space.
  *
+ * A read-only guard (env_new_read_only) is a second env in front of a real one: it hands
+ * every read to the real env (a file opened through it belongs to the real env, flagged
+ * `guarded`) and refuses every write-type call itself, naming the file. Read-only store
+ * handles use one, so a write path read-only mode missed shows up as a failure.
+ *
  * Locking: one mutex guards the bookkeeping lists; counters are atomics. File handles are
  * used by one thread at a time (the journal's writer), but the env is shared.
  */
@@ -54,6 +59,8 @@ struct env {
 	atomic_int crashed;
 	struct tracked *files;
 	struct pending *pend; /* newest first */
+	struct env *base;     /* a read-only guard's real env; NULL for a real env */
+	_Atomic uint64_t refused; /* a guard's refused write-type calls */
 };
 
 struct env_file {
@@ -62,6 +69,7 @@ struct env_file {
 	char *path;
 	uint64_t size;
 	struct tracked *trk; /* for files opened to write */
+	struct env *guard;   /* opened through a read-only guard: never written */
 };
 
 struct env_lock {
@@ -97,6 +105,42 @@ static int in_dir(const char *path, const char *dir)
 	return strlen(dir) == n && memcmp(path, dir, n) == 0;
 }
 
+/* The env that does the work: a guard's base, else e itself. */
+static struct env *env_real(struct env *e)
+{
+	return e->base ? e->base : e;
+}
+
+/* A guard refusing a write-type call. */
+static int env_refuse(struct env *guard, const char *op, const char *path)
+{
+	guard->refused++;
+	return err_set(IODB_EIO, "internal error: %s %s through a read-only handle (read-only "
+				 "mode writes nothing; this call should not have been made)",
+		       op, path);
+}
+
+int env_new_read_only(struct env *base, struct env **ep)
+{
+	struct env *e = mem_calloc(1, sizeof(*e));
+
+	if (!e)
+		return err_set(IODB_ENOMEM, "out of memory creating env");
+	e->base = env_real(base);
+	*ep = e;
+	return 0;
+}
+
+uint64_t env_refused(struct env *e)
+{
+	return e->refused;
+}
+
+struct env *env_unguarded(struct env *e)
+{
+	return env_real(e);
+}
+
 int env_new(struct env **ep)
 {
 	struct env *e = mem_calloc(1, sizeof(*e));
@@ -112,6 +156,10 @@ void env_free(struct env *e)
 {
 	if (!e)
 		return;
+	if (e->base) { /* a guard owns nothing of its base's */
+		mem_free(e);
+		return;
+	}
 	while (e->files) {
 		struct tracked *t = e->files;
 
@@ -133,27 +181,29 @@ void env_free(struct env *e)
 
 void env_fail_nth(struct env *e, enum env_op op, uint64_t n)
 {
+	e = env_real(e);
 	e->fail_at[op] = n ? e->count[op] + n : 0;
 }
 
 void env_full_from(struct env *e, uint64_t n)
 {
+	e = env_real(e);
 	e->full_at = n ? e->count[ENV_OP_WRITE] + n : 0;
 }
 
 uint64_t env_op_count(struct env *e, enum env_op op)
 {
-	return e->count[op];
+	return env_real(e)->count[op];
 }
 
 uint64_t env_bytes_read(struct env *e)
 {
-	return e->bytes_read;
+	return env_real(e)->bytes_read;
 }
 
 uint64_t env_bytes_written(struct env *e)
 {
-	return e->bytes_written;
+	return env_real(e)->bytes_written;
 }
 
 /* Count a call of op; non-zero if it must fail (injected fault or after a crash). */
@@ -226,6 +276,8 @@ int env_open_append(struct env *e, const char *path, struct env_file **fp)
 	int existed, fd, rc;
 	struct tracked *t;
 
+	if (e->base)
+		return env_refuse(e, "open to write", path);
 	if (e->crashed)
 		return err_set(IODB_EIO, "open %s: the env has crashed", path);
 	existed = access(path, F_OK) == 0;
@@ -261,7 +313,10 @@ int env_open_read(struct env *e, const char *path, struct env_file **fp)
 	if (fd < 0)
 		return errno == ENOENT ? err_set(IODB_NOTFOUND, "%s: no such file", path)
 				       : err_os(errno, "open", path, UINT64_MAX);
-	return file_new(e, fd, path, fp);
+	RET(file_new(env_real(e), fd, path, fp));
+	if (e->base)
+		(*fp)->guard = e;
+	return 0;
 }
 
 int env_file_append(struct env_file *f, const void *p, size_t n)
@@ -269,6 +324,8 @@ int env_file_append(struct env_file *f, const void *p, size_t n)
 	const uint8_t *b = p;
 	size_t done = 0;
 
+	if (f->guard)
+		return env_refuse(f->guard, "write", f->path);
 	RET(env_should_fail(f->e, ENV_OP_WRITE, f->path));
 	if (f->e->full_at && f->e->count[ENV_OP_WRITE] >= f->e->full_at)
 		return err_os(ENOSPC, "write", f->path, f->size);
@@ -316,6 +373,8 @@ int env_file_read(struct env_file *f, uint64_t off, void *p, size_t n, size_t *g
 
 int env_file_sync(struct env_file *f)
 {
+	if (f->guard)
+		return env_refuse(f->guard, "fdatasync", f->path);
 	RET(env_should_fail(f->e, ENV_OP_SYNC, f->path));
 	if (fdatasync(f->fd) != 0)
 		return err_os(errno, "fdatasync", f->path, UINT64_MAX);
@@ -329,12 +388,14 @@ int env_file_sync(struct env_file *f)
 
 void env_file_writeback(struct env_file *f, uint64_t off, uint64_t len)
 {
-	if (!f->e->crashed)
+	if (!f->e->crashed && !f->guard)
 		(void)sync_file_range(f->fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
 }
 
 int env_file_truncate(struct env_file *f, uint64_t size)
 {
+	if (f->guard)
+		return env_refuse(f->guard, "truncate", f->path);
 	RET(env_should_fail(f->e, ENV_OP_WRITE, f->path));
 	if (ftruncate(f->fd, (off_t)size) != 0)
 		return err_os(errno, "ftruncate", f->path, size);
@@ -374,6 +435,8 @@ int env_rename(struct env *e, const char *from, const char *to)
 	char *np;
 	int rc;
 
+	if (e->base)
+		return env_refuse(e, "rename", from);
 	RET(env_should_fail(e, ENV_OP_RENAME, from));
 	if (rename(from, to) != 0)
 		return err_os(errno, "rename", from, UINT64_MAX);
@@ -395,6 +458,8 @@ int env_unlink(struct env *e, const char *path)
 {
 	struct tracked *t;
 
+	if (e->base)
+		return env_refuse(e, "unlink", path);
 	if (e->crashed)
 		return err_set(IODB_EIO, "unlink %s: the env has crashed", path);
 	if (unlink(path) != 0 && errno != ENOENT)
@@ -418,6 +483,8 @@ int env_mkdir(struct env *e, const char *path)
 {
 	struct stat st;
 
+	if (e->base)
+		return env_refuse(e, "mkdir", path);
 	if (e->crashed)
 		return err_set(IODB_EIO, "mkdir %s: the env has crashed", path);
 	if (mkdir(path, 0755) == 0)
@@ -431,6 +498,8 @@ int env_sync_dir(struct env *e, const char *dir)
 {
 	int fd, rc = 0;
 
+	if (e->base)
+		return env_refuse(e, "fsync of directory", dir);
 	RET(env_should_fail(e, ENV_OP_SYNC, dir));
 	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return err_os(errno, "open", dir, UINT64_MAX);
@@ -483,23 +552,34 @@ int env_list_dir(struct env *e, const char *dir, int (*fn)(void *ctx, const char
 	return rc;
 }
 
-int env_lock(struct env *e, const char *path, struct env_lock **lp)
+/* Lock fd (LOCK_EX or LOCK_SH) without waiting; closes fd on failure. */
+static int lock_fd(int fd, int how, const char *path)
+{
+	int err, readers;
+
+	if (flock(fd, how | LOCK_NB) == 0)
+		return 0;
+	err = errno;
+	/* Who holds it? A shared lock granted now means only read-only handles do. */
+	readers = err == EWOULDBLOCK && how == LOCK_EX && flock(fd, LOCK_SH | LOCK_NB) == 0;
+	close(fd);
+	if (err != EWOULDBLOCK)
+		return err_os(err, "flock", path, UINT64_MAX);
+	if (how == LOCK_SH)
+		return err_set(IODB_EBUSY, "%s: a writer (a read-write handle, in this or another "
+					   "process) has the store open; read-only handles can "
+					   "open it once it closes", path);
+	return err_set(IODB_EBUSY, readers ? "%s: read-only handles (in this or another "
+					     "process) have the store open; a writer can open it "
+					     "once they all close"
+				       : "%s: held by another open handle or process (a writer)",
+		       path);
+}
+
+static int lock_new(int fd, const char *path, struct env_lock **lp)
 {
 	struct env_lock *l;
-	int fd;
 
-	(void)e;
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
-		return err_os(errno, "open", path, UINT64_MAX);
-	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-		int err = errno;
-
-		close(fd);
-		if (err == EWOULDBLOCK)
-			return err_set(IODB_EBUSY, "%s: held by another open handle or process",
-				       path);
-		return err_os(err, "flock", path, UINT64_MAX);
-	}
 	if (!(l = mem_alloc(sizeof(*l)))) {
 		close(fd);
 		return err_set(IODB_ENOMEM, "out of memory locking %s", path);
@@ -507,6 +587,30 @@ int env_lock(struct env *e, const char *path, struct env_lock **lp)
 	l->fd = fd;
 	*lp = l;
 	return 0;
+}
+
+int env_lock_shared(struct env *e, const char *path, struct env_lock **lp)
+{
+	int fd;
+
+	(void)e;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return errno == ENOENT ? err_set(IODB_NOTFOUND, "%s: no such file", path)
+				       : err_os(errno, "open", path, UINT64_MAX);
+	RET(lock_fd(fd, LOCK_SH, path));
+	return lock_new(fd, path, lp);
+}
+
+int env_lock(struct env *e, const char *path, struct env_lock **lp)
+{
+	int fd;
+
+	if (e->base)
+		return env_refuse(e, "exclusive lock (opens to write)", path);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
+		return err_os(errno, "open", path, UINT64_MAX);
+	RET(lock_fd(fd, LOCK_EX, path));
+	return lock_new(fd, path, lp);
 }
 
 void env_unlock(struct env_lock *l)
@@ -521,6 +625,7 @@ void env_crash(struct env *e, int garbage, uint64_t seed)
 {
 	uint64_t x = seed | 1;
 
+	e = env_real(e);
 	pthread_mutex_lock(&e->mu);
 	e->crashed = 1;
 	/* Undo, newest first, what no directory fsync made durable. */
@@ -615,6 +720,8 @@ static int rm_entry(void *ctx, const char *name)
 
 int env_remove_dir(struct env *e, const char *dir)
 {
+	if (e->base)
+		return env_refuse(e, "remove", dir);
 	if (e->crashed)
 		return err_set(IODB_EIO, "remove %s: the env has crashed", dir);
 	RET(env_list_dir(e, dir, rm_entry, (void *)(uintptr_t)dir));
@@ -641,6 +748,8 @@ int env_remove_tree(struct env *e, const char *dir, int self)
 {
 	int err;
 
+	if (e->base)
+		return env_refuse(e, "remove", dir);
 	if (e->crashed)
 		return err_set(IODB_EIO, "remove %s: the env has crashed", dir);
 	err = nftw(dir, self ? rm_any : rm_below, 16, FTW_DEPTH | FTW_PHYS);

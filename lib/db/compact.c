@@ -630,7 +630,7 @@ int iodb_compact(iodb *db)
 	struct err_saved caller;
 	int rc;
 
-	RET(db_handle_check(db));
+	RET(db_writable(db));
 	err_keep(&caller);
 	c = db->cmp;
 	/* Everything in the runs, and the graph durable: the rules it leaves are the ones

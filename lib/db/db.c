@@ -3,7 +3,9 @@
  *
  * A store directory holds:
  *   IODB       identity file (format version), written once at creation (docs/format.md)
- *   LOCK       flock'ed while a handle has the store open (a second open gets IODB_EBUSY)
+ *   LOCK       flock'ed while a handle has the store open: exclusively by a writer (any
+ *              second open gets IODB_EBUSY), shared by read-only handles (other read-only
+ *              handles may open it too; a writer gets IODB_EBUSY)
  *   journal/   the journal segments
  *   MANIFEST   the shard map, the distribute point, the version graph (shards/manifest.c)
  *   shards/    run files
@@ -23,6 +25,12 @@
  * store table that hold its version) — view_mu (the head view pointer). Readers take
  * view_mu for a pointer copy and vg_lock for reading only to open a snapshot or list
  * versions; neither is held during I/O.
+ *
+ * Read-only handles (options.read_only; docs/ARCHITECTURE.md, "Read-only handles") open the
+ * same way through a guard env that refuses every write-type call (env_new_read_only), with
+ * the journal and the manifest opened read-only and no background thread: they read the
+ * store as of their open and write nothing, ever. A store without LOCK (copied without it)
+ * is opened read-only without a lock: a writer that opens it later cannot see the reader.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -333,8 +341,9 @@ static int ident_check_or_create(iodb *db, int create)
 		goto err;
 	}
 	if (!create) {
-		rc = err_set(IODB_NOTFOUND, "%s: no iodb store here (create_if_missing is off)",
-			     db->dir);
+		rc = err_set(IODB_NOTFOUND, "%s: no iodb store here (%s)", db->dir,
+			     db->o.read_only ? "a read-only open never creates one"
+					     : "create_if_missing is off");
 		goto err;
 	}
 	memcpy(b, IDENT_MAGIC, 8);
@@ -441,6 +450,10 @@ static int options_check(const iodb_options *in, iodb_options *o)
 		o->n_initial_stores = in->n_initial_stores;
 		o->read_only = in->read_only;
 	}
+	if (o->read_only) { /* a reader creates nothing and runs no background work */
+		o->create_if_missing = 0;
+		o->auto_compaction = 0;
+	}
 	if (!o->shard_min_bytes)
 		o->shard_min_bytes = o->shard_max_bytes / 8;
 	if (o->snapshot_writer_limit > 16)
@@ -521,8 +534,14 @@ static void db_free(iodb *db)
 	vg_destroy(&db->vg);
 	buf_free(&db->wbuf);
 	env_unlock(db->lock);
-	if (db->own_env)
-		env_free(db->env);
+	{
+		struct env *real = env_unguarded(db->env);
+
+		if (real != db->env)
+			env_free(db->env); /* the read-only guard */
+		if (db->own_env)
+			env_free(real);
+	}
 	pthread_mutex_destroy(&db->wq_mu);
 	pthread_mutex_destroy(&db->view_mu);
 	pthread_mutex_destroy(&db->struct_mu);
@@ -574,6 +593,10 @@ static int db_open(const char *dir, const iodb_options *opts, struct env *env, i
 		goto err;
 	}
 	ERR(options_check(opts, &db->o));
+	if (db->o.read_only) {
+		ERR(env_new_read_only(env, &db->env));
+		env = db->env;
+	}
 	ERR(copy_store_list(db));
 	if (worker_init(&db->worker) != 0)
 		err_clear(); /* no thread: the worker's tasks run inline */
@@ -583,7 +606,10 @@ static int db_open(const char *dir, const iodb_options *opts, struct env *env, i
 
 	exists = env_exists(env, dir);
 	if (!exists && !db->o.create_if_missing) {
-		rc = err_set(IODB_NOTFOUND, "%s: no such directory (create_if_missing is off)", dir);
+		rc = err_set(IODB_NOTFOUND, "%s: no such directory (%s)", dir,
+			     db->o.read_only ? "a read-only open never creates a store; "
+					       "create_if_missing is ignored"
+					     : "create_if_missing is off");
 		goto err;
 	}
 	if (!exists)
@@ -592,7 +618,13 @@ static int db_open(const char *dir, const iodb_options *opts, struct env *env, i
 		rc = err_set(IODB_ENOMEM, "out of memory");
 		goto err;
 	}
-	ERR(env_lock(env, path, &db->lock));
+	if (!db->o.read_only) {
+		ERR(env_lock(env, path, &db->lock));
+	} else if ((rc = env_lock_shared(env, path, &db->lock)) == IODB_NOTFOUND) {
+		err_clear(); /* no LOCK (a copy made without it): read without one */
+	} else if (rc) {
+		goto err;
+	}
 	ERR(ident_check_or_create(db, db->o.create_if_missing));
 	mem_free(path);
 	if (!(path = path_join(dir, "journal"))) {
@@ -603,7 +635,7 @@ static int db_open(const char *dir, const iodb_options *opts, struct env *env, i
 	ERR(db_snap_open(db));
 	{
 		struct journal_opts jo = {db->o.journal_segment_bytes, db->o.sync,
-					  db->journal_start, db->journal_keep};
+					  db->journal_start, db->journal_keep, db->o.read_only};
 
 		ERR(journal_open(env, path, 1, &jo, replay_record, db, &db->journal));
 	}
@@ -619,8 +651,9 @@ static int db_open(const char *dir, const iodb_options *opts, struct env *env, i
 	}
 	ERR(view_new(db->vg.head, anc, db->mem, db->tab, db->stores, &v));
 	db->cur = v;
-	ERR(db_dist_start(db));
-	ERR(db_compact_start(db));
+	if (!db->o.read_only)
+		ERR(db_dist_start(db));
+	ERR(db_compact_start(db)); /* read-only: auto_compaction is off, so no thread */
 	db_snap_after_open(db);
 	db->open_usec = now_usec() - t0;
 	mem_free(path);
@@ -643,6 +676,14 @@ int iodb_open(const char *dir, const iodb_options *o, iodb **db)
 
 	RET(env_new(&env));
 	return db_open(dir, o, env, 1, db);
+}
+
+int db_writable(const iodb *db)
+{
+	RET(db_handle_check(db));
+	if (db->o.read_only)
+		return err_set(IODB_EINVAL, "the store was opened read-only");
+	return 0;
 }
 
 int db_handle_check(const iodb *db)

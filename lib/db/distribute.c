@@ -416,7 +416,12 @@ int db_shards_open(iodb *db)
 	db->dist->gen_next = 1;
 	ERR(bcache_new(db->o.block_cache_bytes, &db->bc));
 	/* The graph: from the manifest and the journal after its point. */
-	ERR(manifest_open(db->env, db->dir, db->bc, blob_apply, &oc, &db->man, &st, &map));
+	if (db->o.read_only)
+		ERR(manifest_open_read_only(db->env, db->dir, db->bc, blob_apply, &oc, &db->man,
+					    &st, &map));
+	else
+		ERR(manifest_open(db->env, db->dir, db->bc, blob_apply, &oc, &db->man, &st,
+				  &map));
 	ERR(tables_new(NULL, 0, map, &db->tab));
 	if (!(path = path_join(db->dir, "MANIFEST"))) {
 		rc = err_set(IODB_ENOMEM, "out of memory");

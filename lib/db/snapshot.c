@@ -1432,6 +1432,10 @@ static int request(iodb *db, uint32_t n, int full, uint64_t *seq)
 
 	if (!q)
 		return err_set(IODB_ENOMEM, "out of memory");
+	if (db->o.read_only) { /* a read-only handle writes no snapshot, ever */
+		mem_free(q);
+		return err_set(IODB_EINVAL, "the store was opened read-only");
+	}
 	RET(db_merkle_roots(db, n, &q->mr));
 	pthread_rwlock_rdlock(&db->vg_lock);
 	if ((v = vg_get(&db->vg, n)) != NULL) {
@@ -1503,7 +1507,8 @@ void db_snap_after_open(iodb *db)
 	struct snaps *s = db->snaps;
 	uint64_t seq, replayed;
 
-	if (!db->o.merkle || !s || !db->o.snapshot_replay_ops || !db->vg.head)
+	if (!db->o.merkle || !s || !db->o.snapshot_replay_ops || !db->vg.head ||
+	    db->o.read_only) /* the roots stay in memory: nothing is written */
 		return;
 	pthread_mutex_lock(&s->mu);
 	replayed = s->st_replayed;
@@ -1521,7 +1526,7 @@ int iodb_merkle_snapshot(iodb *db, int full)
 	uint32_t head;
 	int rc;
 
-	RET(db_handle_check(db));
+	RET(db_writable(db));
 	if (!db->o.merkle)
 		return err_set(IODB_EINVAL, "the Merkle layer is off (options.merkle = 0)");
 	s = db->snaps;

@@ -544,6 +544,7 @@ static int commit(iodb *db, struct writer *w)
 	struct err_saved caller; /* a leader's work handles failures: a success keeps it */
 	size_t bytes;
 
+	RET(db_writable(db)); /* every write comes this way */
 	pthread_cond_init(&w->cv, NULL);
 	w->done = 0;
 	w->next = NULL;
@@ -680,6 +681,7 @@ int iodb_update(iodb *db, const void *vid, size_t vidlen, const iodb_batch *b)
 	struct buf mount;
 	int rc;
 
+	RET(db_writable(db));
 	RET(check_vid(vid, vidlen));
 	w.kind = W_UPDATE;
 	w.vid = vid;
@@ -737,18 +739,21 @@ int iodb_flush(iodb *db)
 
 int iodb_rollback(iodb *db, const void *vid, size_t vidlen)
 {
+	RET(db_writable(db));
 	RET(check_vid(vid, vidlen));
 	return control(db, W_ROLLBACK, vid, vidlen, 0);
 }
 
 int iodb_checkout(iodb *db, const void *vid, size_t vidlen)
 {
+	RET(db_writable(db));
 	RET(check_vid(vid, vidlen));
 	return control(db, W_CHECKOUT, vid, vidlen, 0);
 }
 
 int iodb_clean(iodb *db, uint32_t keep)
 {
+	RET(db_writable(db));
 	if (keep == 0)
 		return err_set(IODB_EINVAL, "iodb_clean: keep must be at least 1");
 	return control(db, W_CLEAN, NULL, 0, keep);

@@ -509,4 +509,42 @@ check "a rejected import leaves nothing" test ! -e "$TMP/imported2"
 expect_error "import into a store that exists" 1 "iodb: import into $M: invalid argument: *" \
 	"$M" import "$TMP/state.exp" "$HEAD_HASH"
 
+# --- read-only access ---------------------------------------------------------------------------
+# Read commands open read-only (a shared lock, nothing written); write commands read-write.
+# tree DIR: every path with its size, mtime and checksum, sorted.
+tree() {
+	(cd "$1" && find . -printf '%p %s %T@\n' | sort && find . -type f -print0 | sort -z |
+		xargs -0 md5sum)
+}
+cp -a "$M" "$TMP/ro"
+RO_BEFORE=$(tree "$TMP/ro")
+expect "get reads a copy read-only" 0 "there" "$TMP/ro" get hello
+expect "hash too" 0 "$HEAD_HASH" "$TMP/ro" hash
+run "$TMP/ro" versions
+check "versions too" test "$RC" = 0 -a -s "$TMP/out"
+run "$TMP/ro" stats --json
+check "stats too" test "$RC" = 0 -a -s "$TMP/out"
+expect "export too" 0 "$HEAD_HASH" "$TMP/ro" export "$TMP/ro.exp"
+check "reads wrote nothing in the store" test "$(tree "$TMP/ro")" = "$RO_BEFORE"
+expect_error "--read-only refuses a write" 1 "iodb: *: invalid argument: the store was opened read-only" \
+	"$TMP/ro" --read-only put k v
+expect_error "--read-only refuses an import" 1 "iodb: import into $TMP/ro3: invalid argument: *read_only*" \
+	"$TMP/ro3" --read-only import "$TMP/state.exp" "$HEAD_HASH"
+check "and wrote nothing" test "$(tree "$TMP/ro")" = "$RO_BEFORE"
+expect_error "a read of a missing store" 1 "iodb: open $TMP/ro2: not found: *read-only open never creates*" \
+	"$TMP/ro2" get hello
+check "creates nothing" test ! -e "$TMP/ro2"
+if [[ $(id -u) != 0 ]]; then
+	# Read-only media: root ignores file modes, so only an unprivileged run can check this.
+	chmod -R a-w "$TMP/ro"
+	expect "get on read-only media" 0 "there" "$TMP/ro" get hello
+	expect "hash on read-only media" 0 "$HEAD_HASH" "$TMP/ro" hash
+	expect_error "a write on read-only media" 1 "iodb: open $TMP/ro: *" "$TMP/ro" put k v
+	check "read-only media unchanged" test "$(tree "$TMP/ro")" = "$RO_BEFORE"
+	chmod -R u+w "$TMP/ro"
+else
+	echo "cli_test.sh: read-only media checks skipped (running as root)"
+fi
+quiet "a write command opens read-write" "$TMP/ro" rollback "$(cd "$TMP/ro" && "$IODB" . head)"
+
 printf '%d passed, 0 failed\n' "$passed"
