@@ -313,9 +313,12 @@ IODB_API int iodb_verify_commit_proof(const uint8_t commit_hash[32], const void 
 
 /*
  * Merkle queries through a snapshot: always about the exact version the snapshot pinned,
- * whatever rollback, clean or a new version reusing its ID did since (with the Merkle layer
- * on, the snapshot holds that version's roots from iodb_snapshot_open on). Same results and
- * errors as the calls above for that version.
+ * never another version that took its ID after a rollback. Same results and errors as the
+ * calls above for that version. A snapshot holds its version's roots from its first Merkle
+ * query on (from iodb_snapshot_open for the head and the 32 most recent versions, whose
+ * roots are in memory), so later answers survive rollback and clean; a snapshot of an older
+ * version whose version is discarded before its first Merkle query gets IODB_NOTFOUND from
+ * these calls (its key-values still read). Query once right after opening to be sure.
  */
 /* The pinned version's ID (caller frees with iodb_free) and height; either out-parameter
  * may be NULL. */

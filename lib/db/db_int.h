@@ -368,8 +368,8 @@ int db_commit_graph(iodb *db, const struct jcommit *c, const struct jpos *pos,
 int db_apply_control(iodb *db, uint8_t type, const uint8_t *p, size_t len, const char *path,
 		     uint64_t off);
 /* The view snapshot s reads, with a reference for the caller. */
-/* A snapshot: a view of version n, and with the Merkle layer on that version's roots (or
- * why they could not be had: mr_rc, mr_msg). */
+/* A snapshot: a view of version n, and with the Merkle layer on that version's roots once
+ * held (at open if they were in memory, else at its first Merkle query: db_snap_roots). */
 struct iodb_snapshot {
 	uint32_t magic; /* SNAP_MAGIC while open */
 	iodb *db;
@@ -377,11 +377,11 @@ struct iodb_snapshot {
 	uint32_t n; /* 0: the store had no version */
 	uint64_t height;
 	struct mroots *mr;
-	int mr_rc;
-	char mr_msg[512];
 	uint8_t vidlen;
 	uint8_t vid[IODB_MAX_VID];
 };
+/* Snapshot s's roots, a reference for the caller (lib/db/merkle.c). */
+int db_snap_roots(iodb_snapshot *s, struct mroots **out);
 
 struct view *snapshot_view(iodb_snapshot *s);
 /* 0 if s is an open snapshot (of db, when db is given; s NULL is then allowed), else

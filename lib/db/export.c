@@ -139,19 +139,10 @@ int iodb_export(iodb *db, const void *vid, size_t vidlen, iodb_chunk_fn fn, void
 	/* One snapshot pins the version: its view, its roots, its ID and height, so that a
 	 * rollback and a new version under the same ID meanwhile cannot mix two versions. */
 	ERR(iodb_snapshot_open(db, vid, vidlen, &snap));
-	if (!snap->n) {
-		rc = err_set(IODB_NOTFOUND, "the store has no version yet");
-		goto err;
-	}
-	if (!snap->mr) {
-		rc = err_set(snap->mr_rc, "%s", snap->mr_msg);
-		goto err;
-	}
+	ERR(db_snap_roots(snap, &r));
 	height = snap->height;
 	vl = snap->vidlen;
 	memcpy(vidb, snap->vid, vl);
-	r = snap->mr;
-	mroots_ref(r);
 	ERR(iodb_snapshot_commit_hash(snap, commit));
 	view = snapshot_view(snap);
 	ERR(emit(&e, EXP_MAGIC, 8));

@@ -589,7 +589,37 @@ static int resolve(iodb *db, const void *vid, size_t vidlen, struct mq *q)
 	return 0;
 }
 
-/* The same through snapshot s: its version, its pinned roots, its view. */
+/*
+ * Snapshot s's roots. A snapshot holds its version's roots from open on when they were in
+ * memory (the head, the base, the last MERKLE_WINDOW versions); otherwise its first Merkle
+ * query rebuilds them, so that a snapshot only read for key-values costs nothing more. The
+ * rebuild is by version number, and numbers are never reused: it is of the snapshot's
+ * version or fails (IODB_NOTFOUND once a rollback or clean discarded it), never of another
+ * version that took the same ID.
+ */
+int db_snap_roots(iodb_snapshot *s, struct mroots **out)
+{
+	if (!s->n)
+		return err_set(IODB_NOTFOUND, "the snapshot is of a store that had no version");
+	if (!s->mr) {
+		struct err_saved caller;
+		int rc;
+
+		err_keep(&caller);
+		rc = db_merkle_roots(s->db, s->n, &s->mr);
+		if (rc == IODB_NOTFOUND)
+			return err_set(rc, "the snapshot's version was discarded (rollback or "
+					   "clean) before its first Merkle query, and its Merkle roots "
+					   "were not in memory: query a snapshot of an old version once "
+					   "right after opening it to hold them");
+		RET(err_kept(&caller, rc));
+	}
+	mroots_ref(s->mr);
+	*out = s->mr;
+	return 0;
+}
+
+/* The same through snapshot s: its version, its roots, its view. */
 static int resolve_snap(iodb_snapshot *s, struct mq *q)
 {
 	memset(q, 0, sizeof(*q));
@@ -597,15 +627,9 @@ static int resolve_snap(iodb_snapshot *s, struct mq *q)
 	RET(db_handle_check(s->db));
 	if (!s->db->o.merkle)
 		return err_set(IODB_EINVAL, "the Merkle layer is off (options.merkle = 0)");
-	if (!s->n)
-		return err_set(IODB_NOTFOUND, "the snapshot is of a store that had no version");
-	if (!s->mr)
-		return err_set(s->mr_rc ? s->mr_rc : IODB_NOTFOUND, "the snapshot's Merkle roots "
-			       "could not be had when it was opened: %s", s->mr_msg);
+	RET(db_snap_roots(s, &q->r));
 	q->db = s->db;
 	q->n = s->n;
-	q->r = s->mr;
-	mroots_ref(q->r);
 	q->names = s->v;
 	view_ref(q->names);
 	q->at = s->v;

@@ -6,7 +6,6 @@
  * I/O: the version graph lock is taken for reading, and only to build a snapshot's view or
  * to copy the version list.
  */
-#include <stdio.h>
 
 #include "lib/db/db_int.h"
 
@@ -145,20 +144,6 @@ int iodb_snapshot_open(iodb *db, const void *vid, size_t vidlen, iodb_snapshot *
 		cur = NULL;
 	}
 	view_unref(cur);
-	/* With the Merkle layer on, the snapshot holds its version's roots from now on, so
-	 * that its hashes and proofs stay about this version whatever happens to the ID. A
-	 * failure other than memory is kept for the Merkle calls (plain reads still work). */
-	if (rc == 0 && db->o.merkle && s->n && !s->mr) {
-		struct err_saved caller;
-
-		err_keep(&caller);
-		s->mr_rc = db_merkle_roots(db, s->n, &s->mr);
-		if (s->mr_rc == IODB_ENOMEM)
-			rc = s->mr_rc;
-		else if (s->mr_rc)
-			snprintf(s->mr_msg, sizeof(s->mr_msg), "%s", iodb_errmsg());
-		err_kept(&caller, 0);
-	}
 	if (rc) {
 		view_unref(s->v);
 		mroots_unref(s->mr);

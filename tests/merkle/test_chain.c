@@ -317,7 +317,7 @@ START_TEST(test_snapshot_reorg)
 {
 	char *dir = tu_tmpdir("chain-reorg");
 	iodb *db = open_with(dir, NULL, 0, 1);
-	iodb_snapshot *head, *old;
+	iodb_snapshot *head, *old, *lazy;
 	struct pinned ph = {0}, po = {0};
 	uint8_t h[32];
 	void *vid, *proof;
@@ -333,8 +333,9 @@ START_TEST(test_snapshot_reorg)
 		snprintf(val, sizeof(val), "a%d", i);
 		update1(db, v, "bank", "alice", val);
 	}
-	ck_ok(iodb_snapshot_open(db, NULL, 0, &head)); /* "60", roots in memory */
-	ck_ok(iodb_snapshot_open(db, "10", 2, &old));  /* "10", roots rebuilt at open */
+	ck_ok(iodb_snapshot_open(db, NULL, 0, &head)); /* "60", roots in memory: held */
+	ck_ok(iodb_snapshot_open(db, "10", 2, &old));  /* "10": rebuilt at the first query */
+	ck_ok(iodb_snapshot_open(db, "20", 2, &lazy)); /* "20": never queried before the reorg */
 	pin_answers(head, &ph);
 	pin_answers(old, &po);
 	ck_ok(iodb_snapshot_version(head, &vid, &vidlen, &height));
@@ -351,6 +352,19 @@ START_TEST(test_snapshot_reorg)
 	}
 	same_answers(head, &ph, "head snapshot after the reorg");
 	same_answers(old, &po, "old snapshot after the reorg");
+	/* "20" was discarded before its first Merkle query: its roots cannot be had (never
+	 * the new "20"'s), while its key-values still read. */
+	ck_rc(iodb_snapshot_commit_hash(lazy, h), IODB_NOTFOUND);
+	ck_assert(strstr(iodb_errmsg(), "discarded") != NULL);
+	{
+		void *val;
+		size_t vlen;
+
+		ck_ok(iodb_snapshot_get(lazy, "bank", "alice", 5, &val, &vlen));
+		ck_assert(vlen == 3 && !memcmp(val, "a20", 3));
+		iodb_free(val);
+	}
+	iodb_snapshot_close(lazy);
 	/* By ID the store answers about the new "60": a different tree. */
 	ck_ok(iodb_root_hash(db, "60", 2, "bank", h));
 	ck_assert(memcmp(h, ph.root, 32) != 0);
