@@ -291,6 +291,7 @@ static const struct {
 } cmd_options[] = {
 	{ "--vid", OPT_VID, 1 },
 	{ "--at", OPT_AT, 1 },
+	{ "--at-height", OPT_AT_HEIGHT, 1 },
 	{ "--from", OPT_FROM, 1 },
 	{ "--to", OPT_TO, 1 },
 	{ "--reverse", OPT_REVERSE, 0 },
@@ -299,6 +300,9 @@ static const struct {
 	{ "--proof", OPT_PROOF, 1 },
 	{ "--root", OPT_ROOT, 1 },
 	{ "--json", OPT_JSON, 0 },
+	/* The same name, told apart by the command's allowed options. */
+	{ "--commit", OPT_COMMIT, 0 },
+	{ "--commit", OPT_COMMIT_HASH, 1 },
 };
 
 int is_option(const struct cli *c, int i)
@@ -314,6 +318,9 @@ static void set_cmd_option(struct cmd_args *a, unsigned flag, const char *value)
 		break;
 	case OPT_AT:
 		a->at = value;
+		break;
+	case OPT_AT_HEIGHT:
+		a->at_height = value;
 		break;
 	case OPT_FROM:
 		a->from = value;
@@ -339,6 +346,12 @@ static void set_cmd_option(struct cmd_args *a, unsigned flag, const char *value)
 	case OPT_JSON:
 		a->json = 1;
 		break;
+	case OPT_COMMIT:
+		a->commit = 1;
+		break;
+	case OPT_COMMIT_HASH:
+		a->commit_hash = value;
+		break;
 	}
 }
 
@@ -356,10 +369,12 @@ int parse_cmd_args(const struct cli *c, unsigned allowed, int npos_min, int npos
 			continue;
 		}
 		for (k = 0; k < sizeof(cmd_options) / sizeof(cmd_options[0]); k++)
-			if (strcmp(c->args[i], cmd_options[k].name) == 0)
+			if (strcmp(c->args[i], cmd_options[k].name) == 0 &&
+			    (!(cmd_options[k].flag & (OPT_COMMIT | OPT_COMMIT_HASH)) ||
+			     (cmd_options[k].flag & allowed)))
 				break;
 		if (k == sizeof(cmd_options) / sizeof(cmd_options[0]) ||
-		    !(cmd_options[k].flag & allowed))
+		    !(cmd_options[k].flag & (allowed & OPT_AT ? allowed | OPT_AT_HEIGHT : allowed)))
 			return usage_error("%s: unknown option %s", c->cmd->name, c->args[i]);
 		if (cmd_options[k].takes_value && i + 1 == c->nargs)
 			return usage_error("%s: %s needs a value", c->cmd->name, c->args[i]);
@@ -368,6 +383,8 @@ int parse_cmd_args(const struct cli *c, unsigned allowed, int npos_min, int npos
 	}
 	if (a->npos < npos_min)
 		return synopsis_error(c);
+	if (a->at && a->at_height)
+		return usage_error("%s: --at and --at-height exclude each other", c->cmd->name);
 	return EXIT_OK;
 }
 

@@ -82,6 +82,9 @@ enum {
 	OPT_PROOF = 1 << 7,
 	OPT_ROOT = 1 << 8,
 	OPT_JSON = 1 << 9,
+	OPT_AT_HEIGHT = 1 << 10, /* implied by OPT_AT: --at-height H wherever --at VID */
+	OPT_COMMIT = 1 << 11,	   /* prove's --commit: a proof up to the commit hash */
+	OPT_COMMIT_HASH = 1 << 12, /* verify-proof's --commit HASH: checked against HASH */
 };
 
 #define MAX_POSITIONAL 2
@@ -90,8 +93,10 @@ enum {
 struct cmd_args {
 	const char *pos[MAX_POSITIONAL];
 	int npos;
-	const char *vid, *at, *from, *to, *limit, *out, *proof, *root;
+	const char *vid, *at, *at_height, *from, *to, *limit, *out, *proof, *root;
 	int reverse, json;
+	int commit;		 /* --commit (prove) */
+	const char *commit_hash; /* --commit HASH (verify-proof) */
 };
 
 int is_option(const struct cli *c, int i);

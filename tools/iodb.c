@@ -75,9 +75,13 @@ static const char usage_text[] =
 	"  hash [--at VID] [--store S]\n"
 	"        Print the commit hash (over every store) at the head or at VID; with\n"
 	"        --store, that store's IAVL root hash (--store \"\" for the default store).\n"
-	"  prove KEY [--at VID] [--out FILE]\n"
+	"  stores [--at VID]\n"
+	"        Print \"NAME<TAB>ROOT\" for every store of the head or VID, in name order:\n"
+	"        the stores its commit hash covers (the default store as \"(default)\").\n"
+	"  prove KEY [--at VID] [--out FILE] [--commit]\n"
 	"        Print an ICS23 proof of KEY's presence or absence as hex, or write its\n"
-	"        bytes to FILE.\n"
+	"        bytes to FILE. With --commit, a proof up to the commit hash: the\n"
+	"        ProofOps (key -> store root -> commit hash) of a Cosmos SDK query.\n"
 	"  snapshot [incremental]\n"
 	"        Write a Merkle snapshot of the head now (full, or incremental on the\n"
 	"        last one) and wait until it is durable.\n"
@@ -87,9 +91,11 @@ static const char usage_text[] =
 	"  import FILE HASH\n"
 	"        Build a new store in DIR (missing or empty) from the stream in FILE,\n"
 	"        checking every hash against the commit hash HASH (hex).\n"
-	"  verify-proof KEY [VALUE] --proof HEX|@FILE [--root HEX] [--at VID]\n"
+	"  verify-proof KEY [VALUE] --proof HEX|@FILE [--root HEX | --commit HASH] [--at VID]\n"
 	"        Check that KEY has VALUE (without VALUE: that KEY is absent) against the\n"
 	"        store's root at the head or VID, or against --root without opening DIR.\n"
+	"        With --commit, the proof is a prove --commit one, checked against the\n"
+	"        commit hash HASH for the store --store names, without opening DIR.\n"
 	"        @FILE reads the proof's bytes from FILE. Prints \"ok\".\n"
 	"\n"
 	"Options (anywhere after DIR; \"--\" ends them):\n"
@@ -106,6 +112,8 @@ static const char usage_text[] =
 	"                while a writer has the store open\n"
 	"  --help        print this help and exit\n"
 	"\n"
+	"Wherever --at VID is accepted, --at-height H names the version at height H\n"
+	"on the head's ancestry instead.\n"
 	"Without --vid, put and del name the new version by its height (\"7\"), adding\n"
 	"\".1\", \".2\", ... while that ID is taken. Without --hex, a key, value or ID\n"
 	"that is not all printable ASCII prints as 0x followed by hex. Hashes and\n"
@@ -130,6 +138,36 @@ static int open_db(struct cli *c)
 	if (rc != IODB_OK)
 		return store_error(rc, "open %s", c->dir);
 	return EXIT_OK;
+}
+
+/* Decode --at, if given, into at (else at stays NULL/0: the head), then open the store;
+ * with --at-height H, at is the ID of the version at height H on the head's ancestry. */
+static int open_at(struct cli *c, const struct cmd_args *a, struct bytes *at)
+{
+	uint64_t height = 0;
+	void *vid = NULL;
+	size_t vidlen = 0;
+	int st = EXIT_OK, rc;
+
+	if (a->at != NULL)
+		st = arg_bytes(c, "VID", a->at, at);
+	if (st == EXIT_OK && a->at_height != NULL)
+		st = parse_number("--at-height", a->at_height, 1, INT64_MAX, &height);
+	if (st == EXIT_OK)
+		st = open_db(c);
+	if (st == EXIT_OK && a->at_height != NULL) {
+		rc = iodb_version_at_height(c->db, height, &vid, &vidlen);
+		if (rc != IODB_OK) {
+			st = store_error(rc, "--at-height %" PRIu64, height);
+		} else if (!(at->p = dup_bytes(vid, vidlen))) {
+			fprintf(stderr, "iodb: out of memory\n");
+			st = EXIT_FAIL;
+		} else {
+			at->n = vidlen;
+		}
+		iodb_free(vid);
+	}
+	return st;
 }
 
 struct height_search {
@@ -408,11 +446,9 @@ static int cmd_get(struct cli *c)
 	st = parse_cmd_args(c, OPT_AT, 1, 1, &a);
 	if (st == EXIT_OK)
 		st = arg_bytes(c, "KEY", a.pos[0], &key);
-	if (st == EXIT_OK && a.at != NULL)
-		st = arg_bytes(c, "VID", a.at, &at);
 	if (st == EXIT_OK)
-		st = open_db(c);
-	if (st == EXIT_OK && a.at != NULL)
+		st = open_at(c, &a, &at);
+	if (st == EXIT_OK && at.p != NULL)
 		st = open_snapshot(c, &at, &s);
 	if (st != EXIT_OK)
 		goto out;
@@ -510,11 +546,9 @@ static int cmd_scan(struct cli *c)
 	st = parse_cmd_args(c, OPT_AT | OPT_FROM | OPT_TO | OPT_REVERSE | OPT_LIMIT, 0, 0, &a);
 	if (st == EXIT_OK)
 		st = parse_scan_range(c, &a, &r);
-	if (st == EXIT_OK && a.at != NULL)
-		st = arg_bytes(c, "VID", a.at, &at);
 	if (st == EXIT_OK)
-		st = open_db(c);
-	if (st == EXIT_OK && a.at != NULL)
+		st = open_at(c, &a, &at);
+	if (st == EXIT_OK && at.p != NULL)
 		st = open_snapshot(c, &at, &s);
 	if (st != EXIT_OK)
 		goto out;
@@ -896,18 +930,6 @@ static void print_hex_line(const void *p, size_t n)
 	putchar('\n');
 }
 
-/* Decode --at, if given, into at (else at stays NULL/0: the head), then open the store. */
-static int open_at(struct cli *c, const struct cmd_args *a, struct bytes *at)
-{
-	int st = EXIT_OK;
-
-	if (a->at != NULL)
-		st = arg_bytes(c, "VID", a->at, at);
-	if (st == EXIT_OK)
-		st = open_db(c);
-	return st;
-}
-
 /* With --store, the store's root hash at --at or the head; without, the commit hash. */
 static int cmd_hash(struct cli *c)
 {
@@ -940,13 +962,15 @@ static int cmd_prove(struct cli *c)
 	size_t plen = 0;
 	int st, rc;
 
-	st = parse_cmd_args(c, OPT_AT | OPT_OUT, 1, 1, &a);
+	st = parse_cmd_args(c, OPT_AT | OPT_OUT | OPT_COMMIT, 1, 1, &a);
 	if (st == EXIT_OK)
 		st = arg_bytes(c, "KEY", a.pos[0], &key);
 	if (st == EXIT_OK)
 		st = open_at(c, &a, &at);
 	if (st == EXIT_OK) {
-		rc = iodb_prove(c->db, at.p, at.n, c->store, key.p, key.n, &proof, &plen);
+		rc = a.commit ? iodb_prove_commit(c->db, at.p, at.n, c->store, key.p, key.n, &proof,
+						  &plen)
+			      : iodb_prove(c->db, at.p, at.n, c->store, key.p, key.n, &proof, &plen);
 		if (rc != IODB_OK)
 			st = store_error(rc, "prove %s", show(c, key.p, key.n, buf));
 		else if (a.out != NULL)
@@ -960,9 +984,35 @@ static int cmd_prove(struct cli *c)
 	return st;
 }
 
-/* verify-proof's inputs, decoded. val.p NULL: a proof of absence; root.p NULL: the store's. */
+static int print_store(void *ctx, const char *name, const uint8_t root[32])
+{
+	(void)ctx;
+	/* "(default)" cannot be a store name: no parentheses in names. */
+	printf("%s\t", *name ? name : "(default)");
+	print_hex_line(root, 32);
+	return 0;
+}
+
+/* Every store of the head or --at, with its root hash. */
+static int cmd_stores(struct cli *c)
+{
+	struct cmd_args a;
+	struct bytes at = { 0 };
+	int st, rc;
+
+	st = parse_cmd_args(c, OPT_AT, 0, 0, &a);
+	if (st == EXIT_OK)
+		st = open_at(c, &a, &at);
+	if (st == EXIT_OK && (rc = iodb_stores(c->db, at.p, at.n, print_store, NULL)) != IODB_OK)
+		st = store_error(rc, "stores");
+	bytes_free(&at);
+	return st;
+}
+
+/* verify-proof's inputs, decoded. val.p NULL: a proof of absence; root.p NULL: the store's;
+ * commit.p set: a proof up to that commit hash. */
 struct proof_check {
-	struct bytes key, val, proof, root;
+	struct bytes key, val, proof, root, commit;
 };
 
 static void proof_check_free(struct proof_check *pc)
@@ -971,6 +1021,7 @@ static void proof_check_free(struct proof_check *pc)
 	bytes_free(&pc->val);
 	bytes_free(&pc->proof);
 	bytes_free(&pc->root);
+	bytes_free(&pc->commit);
 }
 
 static int parse_proof_check(const struct cli *c, const struct cmd_args *a,
@@ -982,6 +1033,8 @@ static int parse_proof_check(const struct cli *c, const struct cmd_args *a,
 		return usage_error("verify-proof: --proof is required");
 	if (a->root != NULL && (a->at != NULL || c->store != NULL))
 		return usage_error("verify-proof: --root excludes --at and --store");
+	if (a->commit_hash != NULL && (a->root != NULL || a->at != NULL || a->at_height != NULL))
+		return usage_error("verify-proof: --commit excludes --root and --at");
 	st = arg_bytes(c, "KEY", a->pos[0], &pc->key);
 	if (st == EXIT_OK && a->npos == 2)
 		st = arg_bytes(c, "VALUE", a->pos[1], &pc->val);
@@ -989,6 +1042,10 @@ static int parse_proof_check(const struct cli *c, const struct cmd_args *a,
 		st = hex_arg("--root", a->root, &pc->root);
 	if (st == EXIT_OK && pc->root.p != NULL && pc->root.n != 32)
 		return usage_error("bad --root: %zu bytes, a root hash has 32", pc->root.n);
+	if (st == EXIT_OK && a->commit_hash != NULL)
+		st = hex_arg("--commit", a->commit_hash, &pc->commit);
+	if (st == EXIT_OK && pc->commit.p != NULL && pc->commit.n != 32)
+		return usage_error("bad --commit: %zu bytes, a commit hash has 32", pc->commit.n);
 	if (st == EXIT_OK)
 		st = a->proof[0] == '@' ? read_file(a->proof + 1, &pc->proof)
 					: hex_arg("--proof", a->proof, &pc->proof);
@@ -1014,9 +1071,20 @@ static int cmd_verify_proof(struct cli *c)
 	uint8_t root[32];
 	int st, rc;
 
-	st = parse_cmd_args(c, OPT_AT | OPT_PROOF | OPT_ROOT, 1, 2, &a);
+	st = parse_cmd_args(c, OPT_AT | OPT_PROOF | OPT_ROOT | OPT_COMMIT_HASH, 1, 2, &a);
 	if (st == EXIT_OK)
 		st = parse_proof_check(c, &a, &pc);
+	if (st == EXIT_OK && pc.commit.p != NULL) {
+		/* Needs no store: the commit hash is the whole trust. */
+		rc = iodb_verify_commit_proof(pc.commit.p, pc.proof.p, pc.proof.n, c->store,
+					      pc.key.p, pc.key.n, pc.val.p, pc.val.n);
+		if (rc != IODB_OK)
+			st = store_error(rc, "verify-proof");
+		else
+			puts("ok");
+		proof_check_free(&pc);
+		return st;
+	}
 	if (st == EXIT_OK && pc.root.p != NULL)
 		memcpy(root, pc.root.p, sizeof(root));
 	else if (st == EXIT_OK)
@@ -1188,11 +1256,12 @@ static const struct command commands[] = {
 	{ "flush", "", cmd_flush, 0, 0 },
 	{ "compact", "", cmd_compact, 0, 0 },
 	{ "hash", "[--at VID] [--store S]", cmd_hash, 0, 1 },
-	{ "prove", "KEY [--at VID] [--out FILE]", cmd_prove, 0, 1 },
+	{ "stores", "[--at VID]", cmd_stores, 0, 1 },
+	{ "prove", "KEY [--at VID] [--out FILE] [--commit]", cmd_prove, 0, 1 },
 	{ "snapshot", "[incremental]", cmd_snapshot, 0, 0 },
 	{ "export", "FILE [--at VID]", cmd_export, 0, 1 },
 	{ "import", "FILE HASH", cmd_import, 0, 0 },
-	{ "verify-proof", "KEY [VALUE] --proof HEX|@FILE [--root HEX] [--at VID]",
+	{ "verify-proof", "KEY [VALUE] --proof HEX|@FILE [--root HEX | --commit HASH] [--at VID]",
 	  cmd_verify_proof, 0, 1 },
 };
 

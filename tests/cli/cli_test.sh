@@ -447,6 +447,56 @@ expect_error "a flipped digit does not verify" 1 \
 expect_error "an empty proof does not verify" 1 "iodb: verify-proof: proof does not verify: *" \
 	"$M" verify-proof hello there --proof ""
 
+# prove --commit: the ProofOps of a Cosmos SDK query, written out here field by field
+# (docs/merkle.md "Proofs"): op 1 {"ics23:iavl", k, the IAVL proof of k -> v at height 2},
+# op 2 {"ics23:simple", st, the existence proof of st's root in the commit-info tree of
+# ("" , st), where st is the right leaf: one inner op, prefix 01 || the left leaf}.
+IAVL_K=0a130a016b1201761a0b0801180120012a03000204
+SIMPLE_ST=0a580a0273741220${ROOT_ST}1a090801180120012a0100222508011221"01$(commit_leaf "" "$ROOT1")"
+SIMPLE_ST=${SIMPLE_ST//\"/}
+PC=0a260a0a$(hexof ics23:iavl)12016b1a15${IAVL_K}0a6e0a0c$(hexof ics23:simple)120273741a5a${SIMPLE_ST}
+expect "prove --commit: the ProofOps bytes" 0 "$PC" "$M" prove k --store st --commit --at 2
+expect "verify-proof --commit of presence" 0 "ok" \
+	"$M" verify-proof k v --store st --proof "$PC" --commit "$COMMIT2"
+expect "verify-proof --commit does not open DIR" 0 "ok" \
+	"$TMP/nodir" verify-proof k v --store st --proof "$PC" --commit "$COMMIT2"
+check "verify-proof --commit left no DIR" test ! -e "$TMP/nodir"
+expect_error "verify-proof --commit with a wrong value" 1 \
+	"iodb: verify-proof: proof does not verify: commit proof: op 1 *another value*" \
+	"$M" verify-proof k w --store st --proof "$PC" --commit "$COMMIT2"
+expect_error "verify-proof --commit against another commit hash" 1 \
+	"iodb: verify-proof: proof does not verify: commit proof: op 2 *" \
+	"$M" verify-proof k v --store st --proof "$PC" --commit "$COMMIT1"
+expect_error "verify-proof --commit for another store" 1 \
+	"iodb: verify-proof: proof does not verify: commit proof: op 2 is for another store*" \
+	"$M" verify-proof k v --store su --proof "$PC" --commit "$COMMIT2"
+expect_error "verify-proof --commit of a store root proof" 1 \
+	"iodb: verify-proof: proof does not verify: commit proof: malformed ProofOps*" \
+	"$M" verify-proof k v --store st --proof "$IAVL_K" --commit "$COMMIT2"
+expect_error "verify-proof --commit for the default store" 1 \
+	"iodb: verify-proof: invalid argument: *default store*" \
+	"$M" verify-proof k v --proof "$PC" --commit "$COMMIT2"
+expect_error "verify-proof --commit with --root" 2 "iodb: verify-proof: --commit excludes*" \
+	"$M" verify-proof k v --proof "$PC" --commit "$COMMIT2" --root "$COMMIT2"
+expect_error "verify-proof --commit with --at" 2 "iodb: verify-proof: --commit excludes*" \
+	"$M" verify-proof k v --store st --proof "$PC" --commit "$COMMIT2" --at 2
+expect_error "verify-proof short --commit" 2 "iodb: bad --commit: 31 bytes*" \
+	"$M" verify-proof k v --store st --proof "$PC" --commit "$(printf '%062d' 0)"
+expect_error "verify-proof --commit needs a hash" 2 "iodb: verify-proof: --commit needs a value*" \
+	"$M" verify-proof k v --store st --proof "$PC" --commit
+run "$M" prove j --store st --commit
+PCA=$(cat "$TMP/out")
+run "$M" hash
+HEADC=$(cat "$TMP/out")
+expect "verify-proof --commit of absence at the head" 0 "ok" \
+	"$M" verify-proof j --store st --proof "$PCA" --commit "$HEADC"
+expect_error "an absence proof up to the commit hash does not prove presence" 1 \
+	"iodb: verify-proof: proof does not verify: commit proof: op 1 *" \
+	"$M" verify-proof j x --store st --proof "$PCA" --commit "$HEADC"
+expect_error "a proof at the head against version 2's commit hash" 1 \
+	"iodb: verify-proof: proof does not verify: commit proof: op 2 *" \
+	"$M" verify-proof j --store st --proof "$PCA" --commit "$COMMIT2"
+
 # --root: DIR is not opened at all.
 expect "verify-proof --root" 0 "ok" "$NODIR" verify-proof hello world --proof "$P1" \
 	--root "$ROOT1"
