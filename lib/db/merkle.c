@@ -812,8 +812,12 @@ static int q_prove_commit(struct mq *q, const char *store, const void *key, size
 
 	buf_init(&iavl);
 	buf_init(&simple);
-	ERR(q_prove(q, store, key, klen, &iavl)); /* checks store and key */
-	(void)check_store(store, &name, &nlen);
+	RET(check_store(store, &name, &nlen));
+	if (!nlen) /* op 2's key would be the store name: ICS23 refuses an empty key */
+		return err_set(IODB_EINVAL, "the default store cannot be proven up to the commit "
+					    "hash: ICS23 refuses the empty key its name would be (use "
+					    "a named store, as Cosmos apps do)");
+	ERR(q_prove(q, store, key, klen, &iavl)); /* checks the key */
 	ERR(q_sorted(q, &s));
 	for (idx = 0; idx < q->r->n; idx++)
 		if (s[idx].nlen == nlen && memcmp(s[idx].name, name, nlen) == 0)

@@ -48,7 +48,6 @@ int ics23_calc_root(const uint8_t *proof, size_t plen, uint8_t root[32]);
 int ics23_verify_simple(const uint8_t root[32], const uint8_t *proof, size_t plen,
 			const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen);
 
-#endif /* IODB_MERKLE_H */
 
 /* ---- IAVL trees (lib/merkle/tree.c) ---------------------------------------------------- */
 
@@ -266,3 +265,5 @@ int proofops_encode(struct buf *out, const void *key, size_t klen, const void *i
 
 /* SHA-256 of p (libcrypto, low-level API: the fastest call for short messages). */
 void sha256(const void *p, size_t n, uint8_t out[32]);
+
+#endif /* IODB_MERKLE_H */

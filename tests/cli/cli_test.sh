@@ -219,6 +219,22 @@ expect "get from the named store" 0 "other" "$S" --store st1 get k1
 expect "the default store is apart" 0 "v1" "$S" get k1
 expect "scan the named store" 0 $'k1\tother' "$S" scan --store st1
 
+# --- stores, --at-height ----------------------------------------------------------------------
+# $S: "1" wrote k1..k6 (default), "2" changed them, "3" wrote st1 (heights 1, 2, 3).
+run "$S" stores
+check "stores lists the default store and st1" test "$RC" = 0 -a "$(cut -f1 "$TMP/out" | tr '\n' ' ')" = "(default) st1 "
+check "stores prints 64-hex roots" test "$(cut -f2 "$TMP/out" | grep -c '^[0-9a-f]\{64\}$')" = 2
+ST1_ROOT=$("$IODB" "$S" hash --store st1)
+check "a listed root is the store's root hash" grep -q "^st1	$ST1_ROOT\$" "$TMP/out"
+expect "stores --at a version before st1" 0 "(default)	$("$IODB" "$S" hash --store "" --at 2)" "$S" stores --at 2
+expect "get --at-height" 0 "v4" "$S" get k4 --at-height 1
+expect "hash --at-height is hash --at" 0 "$("$IODB" "$S" hash --at 2)" "$S" hash --at-height 2
+expect "scan --at-height" 0 $'k2\tnew\nk3\tv3' "$S" scan --at-height 2 --from k2 --to k4
+expect_error "--at-height past the head" 1 "iodb: --at-height 9: not found: *" "$S" get k1 --at-height 9
+expect_error "--at-height 0" 2 "iodb: *--at-height*" "$S" get k1 --at-height 0
+expect_error "--at and --at-height" 2 "iodb: get: --at and --at-height exclude each other*" \
+	"$S" get k1 --at 1 --at-height 1
+
 # --- hex --------------------------------------------------------------------------------------
 H=$TMP/hex
 expect "hex put prints the ID as hex" 0 "31" "$H" put --hex 00ff 0a0b

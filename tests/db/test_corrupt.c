@@ -450,7 +450,7 @@ static void fixture_build(struct fixture *f)
 	{
 		struct env *e;
 		struct journal *j;
-		struct journal_opts jo = {SEGBYTES, 0, {0, 0}, 0};
+		struct journal_opts jo = {SEGBYTES, 0, {0, 0}, 0, 0};
 		char *jdir = tu_path(f->ref, "journal");
 
 		ck_assert_int_eq(env_new(&e), 0);
@@ -1199,7 +1199,7 @@ static int walk_runs(const char *dir, char names[2][32])
 	while ((e = readdir(d)) != NULL)
 		if (strlen(e->d_name) == 24 && strcmp(e->d_name + 20, ".run") == 0) {
 			ck_assert_int_lt(n, 2);
-			snprintf(names[n++], 32, "%s", e->d_name);
+			memcpy(names[n++], e->d_name, 25); /* 24 bytes and the NUL */
 		}
 	closedir(d);
 	free(sd);

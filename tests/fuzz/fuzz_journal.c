@@ -48,7 +48,7 @@ static void cleanup(void)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	struct journal_opts o = {1 << 20, 0, {0, 0}, 0};
+	struct journal_opts o = {1 << 20, 0, {0, 0}, 0, 0};
 	struct env *e;
 	struct journal *j;
 	FILE *f;
@@ -123,7 +123,7 @@ static int replay(void *ctx, uint8_t type, const uint8_t *p, size_t len, const c
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct journal_opts o = {1 << 20, 0, {0, 0}, 0};
+	struct journal_opts o = {1 << 20, 0, {0, 0}, 0, 0};
 	struct env *e;
 	struct journal *j = NULL;
 	FILE *f;

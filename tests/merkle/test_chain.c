@@ -393,6 +393,9 @@ START_TEST(test_snapshot_reorg)
 		      IODB_EPROOF);
 		iodb_free(cp);
 		iodb_free(ncp);
+		/* The default store has no name to prove in the commit-info tree. */
+		ck_rc(iodb_prove_commit(db, NULL, 0, NULL, "k", 1, &cp, &cplen), IODB_EINVAL);
+		ck_assert(strstr(iodb_errmsg(), "default store") != NULL);
 		/* Absence, through the snapshot. */
 		ck_ok(iodb_snapshot_prove_commit(head, "bank", "bob", 3, &cp, &cplen));
 		ck_ok(iodb_verify_commit_proof(ph.commit, cp, cplen, "bank", "bob", 3, NULL, 0));
