@@ -15,6 +15,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$here"
 
 PACKAGES=(cmake gcc g++ make pkg-config liblz4-dev libroaring-dev check libjemalloc-dev libssl-dev)
+# The bindings' tests (bindings/go, bindings/python) need these too.
+TEST_PACKAGES=(golang-go python3)
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 
 say() { printf '\n==> %s\n' "$*"; }
@@ -118,6 +120,7 @@ test)
 		cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O2 -g"
 			"-DIODB_SANITIZE=$sanitize" -DIODB_BUILD_BENCH=OFF)
 	fi
+	PACKAGES+=("${TEST_PACKAGES[@]}")
 	install_packages
 	configure "$dir" "${cmake_args[@]}" -DIODB_BUILD_TESTS=ON
 	build "$dir"
