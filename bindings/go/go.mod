@@ -1,0 +1,3 @@
+module iodb.dev/iodb
+
+go 1.19
