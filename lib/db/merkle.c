@@ -676,8 +676,6 @@ static int q_root_hash(const struct mq *q, const char *store, uint8_t hash[32])
 	const uint8_t *name;
 	size_t nlen;
 
-	if (!hash)
-		return err_set(IODB_EINVAL, "hash must not be NULL");
 	RET(check_store(store, &name, &nlen));
 	if ((m = q_store(q, name, nlen)) != NULL) {
 		memcpy(hash, m->hash, 32);
@@ -721,8 +719,6 @@ static int q_commit_hash(const struct mq *q, uint8_t hash[32])
 {
 	struct mstore_root *s;
 
-	if (!hash)
-		return err_set(IODB_EINVAL, "hash must not be NULL");
 	RET(q_sorted(q, &s));
 	commit_info_hash(s, q->r->n, hash);
 	mem_free(s);
@@ -835,78 +831,102 @@ err:
 	return rc;
 }
 
-/* Hand out what a prove call appended to out. */
-static int give_proof(int rc, struct buf *out, void **proof, size_t *plen)
+/*
+ * The public hash and prove calls: each resolves what it is about — version vid (the head
+ * for NULL), or with snap the snapshot s — then asks it.
+ */
+static int q_resolve(iodb *db, const void *vid, size_t vidlen, iodb_snapshot *s, int snap,
+		     struct mq *q)
 {
+	return snap ? resolve_snap(s, q) : resolve(db, vid, vidlen, q);
+}
+
+/* store NULL with commit: the commit hash; else store's root hash. */
+static int hash_call(iodb *db, const void *vid, size_t vidlen, iodb_snapshot *s, int snap,
+		     int commit, const char *store, uint8_t hash[32])
+{
+	struct mq q;
+	int rc;
+
+	if (!hash)
+		return err_set(IODB_EINVAL, "hash must not be NULL");
+	if ((rc = q_resolve(db, vid, vidlen, s, snap, &q)) == 0)
+		rc = commit ? q_commit_hash(&q, hash) : q_root_hash(&q, store, hash);
+	q_done(&q);
+	return rc;
+}
+
+typedef int (*q_prove_fn)(struct mq *q, const char *store, const void *key, size_t klen,
+			  struct buf *out);
+
+static int prove_call(iodb *db, const void *vid, size_t vidlen, iodb_snapshot *s, int snap,
+		      q_prove_fn prove, const char *store, const void *key, size_t klen,
+		      void **proof, size_t *plen)
+{
+	struct mq q;
+	struct buf out;
+	int rc;
+
+	if (!proof || !plen)
+		return err_set(IODB_EINVAL, "proof and plen must not be NULL");
+	RET(check_store(store, &(const uint8_t *){0}, &(size_t){0}));
+	RET(check_key(key, klen));
+	buf_init(&out);
+	if ((rc = q_resolve(db, vid, vidlen, s, snap, &q)) == 0)
+		rc = prove(&q, store, key, klen, &out);
+	q_done(&q);
 	if (rc == 0) {
-		*proof = out->p;
-		*plen = out->len;
-		buf_init(out);
+		*proof = out.p;
+		*plen = out.len;
+		buf_init(&out);
 	}
-	buf_free(out);
+	buf_free(&out);
 	return rc;
 }
 
 int iodb_root_hash(iodb *db, const void *vid, size_t vidlen, const char *store, uint8_t hash[32])
 {
-	struct mq q;
-	int rc;
-
-	if (!hash)
-		return err_set(IODB_EINVAL, "hash must not be NULL");
-	if ((rc = resolve(db, vid, vidlen, &q)) == 0)
-		rc = q_root_hash(&q, store, hash);
-	q_done(&q);
-	return rc;
+	return hash_call(db, vid, vidlen, NULL, 0, 0, store, hash);
 }
 
 int iodb_commit_hash(iodb *db, const void *vid, size_t vidlen, uint8_t hash[32])
 {
-	struct mq q;
-	int rc;
-
-	if (!hash)
-		return err_set(IODB_EINVAL, "hash must not be NULL");
-	if ((rc = resolve(db, vid, vidlen, &q)) == 0)
-		rc = q_commit_hash(&q, hash);
-	q_done(&q);
-	return rc;
+	return hash_call(db, vid, vidlen, NULL, 0, 1, NULL, hash);
 }
 
 int iodb_prove(iodb *db, const void *vid, size_t vidlen, const char *store, const void *key,
 	       size_t klen, void **proof, size_t *plen)
 {
-	struct mq q;
-	struct buf out;
-	int rc;
-
-	if (!proof || !plen)
-		return err_set(IODB_EINVAL, "proof and plen must not be NULL");
-	RET(check_store(store, &(const uint8_t *){0}, &(size_t){0}));
-	RET(check_key(key, klen));
-	buf_init(&out);
-	if ((rc = resolve(db, vid, vidlen, &q)) == 0)
-		rc = q_prove(&q, store, key, klen, &out);
-	q_done(&q);
-	return give_proof(rc, &out, proof, plen);
+	return prove_call(db, vid, vidlen, NULL, 0, q_prove, store, key, klen, proof, plen);
 }
 
 int iodb_prove_commit(iodb *db, const void *vid, size_t vidlen, const char *store,
 		      const void *key, size_t klen, void **proof, size_t *plen)
 {
-	struct mq q;
-	struct buf out;
-	int rc;
+	return prove_call(db, vid, vidlen, NULL, 0, q_prove_commit, store, key, klen, proof,
+			  plen);
+}
 
-	if (!proof || !plen)
-		return err_set(IODB_EINVAL, "proof and plen must not be NULL");
-	RET(check_store(store, &(const uint8_t *){0}, &(size_t){0}));
-	RET(check_key(key, klen));
-	buf_init(&out);
-	if ((rc = resolve(db, vid, vidlen, &q)) == 0)
-		rc = q_prove_commit(&q, store, key, klen, &out);
-	q_done(&q);
-	return give_proof(rc, &out, proof, plen);
+int iodb_snapshot_root_hash(iodb_snapshot *s, const char *store, uint8_t hash[32])
+{
+	return hash_call(NULL, NULL, 0, s, 1, 0, store, hash);
+}
+
+int iodb_snapshot_commit_hash(iodb_snapshot *s, uint8_t hash[32])
+{
+	return hash_call(NULL, NULL, 0, s, 1, 1, NULL, hash);
+}
+
+int iodb_snapshot_prove(iodb_snapshot *s, const char *store, const void *key, size_t klen,
+			void **proof, size_t *plen)
+{
+	return prove_call(NULL, NULL, 0, s, 1, q_prove, store, key, klen, proof, plen);
+}
+
+int iodb_snapshot_prove_commit(iodb_snapshot *s, const char *store, const void *key,
+			       size_t klen, void **proof, size_t *plen)
+{
+	return prove_call(NULL, NULL, 0, s, 1, q_prove_commit, store, key, klen, proof, plen);
 }
 
 int iodb_snapshot_version(iodb_snapshot *s, void **vid, size_t *vidlen, uint64_t *height)
@@ -928,64 +948,6 @@ int iodb_snapshot_version(iodb_snapshot *s, void **vid, size_t *vidlen, uint64_t
 	if (height)
 		*height = s->height;
 	return 0;
-}
-
-int iodb_snapshot_root_hash(iodb_snapshot *s, const char *store, uint8_t hash[32])
-{
-	struct mq q;
-	int rc;
-
-	if (!hash)
-		return err_set(IODB_EINVAL, "hash must not be NULL");
-	if ((rc = resolve_snap(s, &q)) == 0)
-		rc = q_root_hash(&q, store, hash);
-	q_done(&q);
-	return rc;
-}
-
-int iodb_snapshot_commit_hash(iodb_snapshot *s, uint8_t hash[32])
-{
-	struct mq q;
-	int rc;
-
-	if (!hash)
-		return err_set(IODB_EINVAL, "hash must not be NULL");
-	if ((rc = resolve_snap(s, &q)) == 0)
-		rc = q_commit_hash(&q, hash);
-	q_done(&q);
-	return rc;
-}
-
-int iodb_snapshot_prove(iodb_snapshot *s, const char *store, const void *key, size_t klen,
-			void **proof, size_t *plen)
-{
-	struct mq q;
-	struct buf out;
-	int rc;
-
-	if (!proof || !plen)
-		return err_set(IODB_EINVAL, "proof and plen must not be NULL");
-	buf_init(&out);
-	if ((rc = resolve_snap(s, &q)) == 0)
-		rc = q_prove(&q, store, key, klen, &out);
-	q_done(&q);
-	return give_proof(rc, &out, proof, plen);
-}
-
-int iodb_snapshot_prove_commit(iodb_snapshot *s, const char *store, const void *key,
-			       size_t klen, void **proof, size_t *plen)
-{
-	struct mq q;
-	struct buf out;
-	int rc;
-
-	if (!proof || !plen)
-		return err_set(IODB_EINVAL, "proof and plen must not be NULL");
-	buf_init(&out);
-	if ((rc = resolve_snap(s, &q)) == 0)
-		rc = q_prove_commit(&q, store, key, klen, &out);
-	q_done(&q);
-	return give_proof(rc, &out, proof, plen);
 }
 
 /* With the Merkle layer off: every store the store table names, zero roots. */
