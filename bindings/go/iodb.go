@@ -570,9 +570,6 @@ func (db *DB) Stores(vid []byte) ([]StoreInfo, error) {
 	return out, nil
 }
 
-func hashOut(h *[HashSize]C.uint8_t) []byte {
-	return C.GoBytes(unsafe.Pointer(&h[0]), HashSize)
-}
 
 // RootHash returns store's root hash at version vid (nil: the head) (iodb_root_hash).
 func (db *DB) RootHash(vid []byte, store string) ([]byte, error) {
@@ -581,27 +578,27 @@ func (db *DB) RootHash(vid []byte, store string) ([]byte, error) {
 		return nil, err
 	}
 	defer release(cs, owned)
-	var hash [HashSize]C.uint8_t
+	var hash [HashSize]byte
 	err = db.simple("RootHash", func(h *C.iodb) C.int {
-		return C.iodb_root_hash(h, bytesPtr(vid), C.size_t(len(vid)), cs, &hash[0])
+		return C.iodb_root_hash(h, bytesPtr(vid), C.size_t(len(vid)), cs, (*C.uint8_t)(unsafe.Pointer(&hash[0])))
 	})
 	if err != nil {
 		return nil, err
 	}
-	return hashOut(&hash), nil
+	return hash[:], nil
 }
 
 // CommitHash returns the Cosmos commit-info hash (app hash) of version vid (nil: the head)
 // (iodb_commit_hash).
 func (db *DB) CommitHash(vid []byte) ([]byte, error) {
-	var hash [HashSize]C.uint8_t
+	var hash [HashSize]byte
 	err := db.simple("CommitHash", func(h *C.iodb) C.int {
-		return C.iodb_commit_hash(h, bytesPtr(vid), C.size_t(len(vid)), &hash[0])
+		return C.iodb_commit_hash(h, bytesPtr(vid), C.size_t(len(vid)), (*C.uint8_t)(unsafe.Pointer(&hash[0])))
 	})
 	if err != nil {
 		return nil, err
 	}
-	return hashOut(&hash), nil
+	return hash[:], nil
 }
 
 // Prove returns an ICS23 CommitmentProof (protobuf bytes) of key's presence or absence in

@@ -93,26 +93,26 @@ func (s *Snapshot) RootHash(store string) ([]byte, error) {
 		return nil, err
 	}
 	defer release(cs, owned)
-	var hash [HashSize]C.uint8_t
+	var hash [HashSize]byte
 	err = s.call("Snapshot.RootHash", func(h *C.iodb_snapshot) C.int {
-		return C.iodb_snapshot_root_hash(h, cs, &hash[0])
+		return C.iodb_snapshot_root_hash(h, cs, (*C.uint8_t)(unsafe.Pointer(&hash[0])))
 	})
 	if err != nil {
 		return nil, err
 	}
-	return hashOut(&hash), nil
+	return hash[:], nil
 }
 
 // CommitHash returns the pinned version's commit hash (iodb_snapshot_commit_hash).
 func (s *Snapshot) CommitHash() ([]byte, error) {
-	var hash [HashSize]C.uint8_t
+	var hash [HashSize]byte
 	err := s.call("Snapshot.CommitHash", func(h *C.iodb_snapshot) C.int {
-		return C.iodb_snapshot_commit_hash(h, &hash[0])
+		return C.iodb_snapshot_commit_hash(h, (*C.uint8_t)(unsafe.Pointer(&hash[0])))
 	})
 	if err != nil {
 		return nil, err
 	}
-	return hashOut(&hash), nil
+	return hash[:], nil
 }
 
 // Prove is DB.Prove at the pinned version (iodb_snapshot_prove).
