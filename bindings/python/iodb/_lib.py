@@ -127,6 +127,8 @@ _psz = POINTER(c_size_t)      # size_t *
 _buf = c_char_p               # const void * input buffers: bytes (or None for NULL)
 _store = c_char_p             # const char *store: NUL-terminated name, None = default
 _hash = c_void_p              # uint8_t[32]: a ctypes array (out) or 32 bytes (in)
+_ppc = c_void_p               # void ** on the hot read paths: byref of a POINTER(c_char),
+                              # whose slicing copies the bytes fastest
 
 _PROTOS = {
     "iodb_version": (c_int, []),
@@ -144,7 +146,7 @@ _PROTOS = {
     "iodb_batch_free": (None, [c_void_p]),
     "iodb_batch_count": (c_size_t, [c_void_p]),
     "iodb_update": (c_int, [c_void_p, _buf, c_size_t, c_void_p]),
-    "iodb_get": (c_int, [c_void_p, _store, _buf, c_size_t, _pp, _psz]),
+    "iodb_get": (c_int, [c_void_p, _store, _buf, c_size_t, _ppc, _psz]),
     "iodb_free": (None, [c_void_p]),
     "iodb_head": (c_int, [c_void_p, _pp, _psz]),
     "iodb_rollback": (c_int, [c_void_p, _buf, c_size_t]),
@@ -152,7 +154,7 @@ _PROTOS = {
     "iodb_clean": (c_int, [c_void_p, c_uint32]),
     "iodb_versions": (c_int, [c_void_p, VERSION_FN, c_void_p]),
     "iodb_snapshot_open": (c_int, [c_void_p, _buf, c_size_t, _pp]),
-    "iodb_snapshot_get": (c_int, [c_void_p, _store, _buf, c_size_t, _pp, _psz]),
+    "iodb_snapshot_get": (c_int, [c_void_p, _store, _buf, c_size_t, _ppc, _psz]),
     "iodb_snapshot_close": (None, [c_void_p]),
     "iodb_iter_open": (c_int, [c_void_p, c_void_p, _store, _pp]),
     "iodb_iter_first": (c_int, [c_void_p]),
@@ -161,8 +163,8 @@ _PROTOS = {
     "iodb_iter_next": (c_int, [c_void_p]),
     "iodb_iter_prev": (c_int, [c_void_p]),
     "iodb_iter_valid": (c_int, [c_void_p]),
-    "iodb_iter_key": (c_int, [c_void_p, _pp, _psz]),
-    "iodb_iter_value": (c_int, [c_void_p, _pp, _psz]),
+    "iodb_iter_key": (c_int, [c_void_p, _ppc, _psz]),
+    "iodb_iter_value": (c_int, [c_void_p, _ppc, _psz]),
     "iodb_iter_close": (None, [c_void_p]),
     "iodb_root_hash": (c_int, [c_void_p, _buf, c_size_t, _store, _hash]),
     "iodb_commit_hash": (c_int, [c_void_p, _buf, c_size_t, _hash]),

@@ -3,15 +3,19 @@
 import ctypes
 import json
 import os
+import threading
 import weakref
 
-from ctypes import byref, c_char_p, c_size_t, c_uint64, c_void_p, string_at
+from ctypes import byref, c_char, c_char_p, c_size_t, c_uint64, c_void_p, string_at
 
 from . import _lib
 from ._lib import fn, NOTFOUND, ECANCELED
 from .errors import error, invalid
 
 _EMPTY = b""
+_get, _free = fn.get, fn.free
+_iter_key, _iter_value, _iter_next, _iter_prev = fn.iter_key, fn.iter_value, fn.iter_next, \
+    fn.iter_prev
 
 
 # ---- argument conversion ------------------------------------------------------------------
@@ -74,12 +78,32 @@ def _uint(x, bits, what, call):
     return x
 
 
+def _copy(addr, n):
+    """n bytes at addr as bytes (faster than ctypes.string_at)."""
+    return (c_char * n).from_address(addr).raw if n else _EMPTY
+
+
 def _take(p, n):
     """Copy a buffer iodb returned, then free it with iodb_free."""
     try:
-        return string_at(p.value, n.value) if p.value else _EMPTY
+        return _copy(p.value, n.value) if p.value else _EMPTY
     finally:
         fn.free(p)
+
+
+_tls = threading.local()
+
+
+def _outs():
+    """This thread's (char *, size_t, byref of each) for the hot read paths (get, iterator
+    key/value), whose results are consumed before any other Python code of this thread can
+    run a call that uses them (no callback is involved)."""
+    try:
+        return _tls.outs
+    except AttributeError:
+        p, n = ctypes.POINTER(c_char)(), c_size_t()
+        o = _tls.outs = (p, n, byref(p), byref(n))
+        return o
 
 
 def _hash_out():
@@ -299,43 +323,59 @@ class Iterator:
         return bool(fn.iter_valid(self._handle("iodb_iter_valid")))
 
     def key(self):
-        p, n = c_void_p(), c_size_t()
-        rc = fn.iter_key(self._handle("iodb_iter_key"), byref(p), byref(n))
+        p, n, bp, bn = _outs()
+        rc = _iter_key(self._handle("iodb_iter_key"), bp, bn)
         if rc:
             raise error(rc, "iodb_iter_key")
-        return string_at(p.value, n.value)  # borrowed: copied, not freed
+        return p[:n.value]  # borrowed: copied, not freed
 
     def value(self):
-        p, n = c_void_p(), c_size_t()
-        rc = fn.iter_value(self._handle("iodb_iter_value"), byref(p), byref(n))
+        p, n, bp, bn = _outs()
+        rc = _iter_value(self._handle("iodb_iter_value"), bp, bn)
         if rc:
             raise error(rc, "iodb_iter_value")
-        return string_at(p.value, n.value) if n.value else _EMPTY
+        return p[:n.value]
 
     def item(self):
         return self.key(), self.value()
 
     def __iter__(self):
-        start, end = self.start, self.end
-        if not self.reverse:
+        start, end, reverse = self.start, self.end, self.reverse
+        if not reverse:
             ok = self.seek(start) if start is not None else self.first()
-            while ok:
-                k = self.key()
-                if end is not None and k >= end:
-                    return
-                yield k, self.value()
-                ok = self.next()
+            step, stop, call = _iter_next, end, "iodb_iter_next"
         else:
             if end is not None:
                 ok = self.prev() if self.seek(end) else self.last()
             else:
                 ok = self.last()
-            while ok:
-                k = self.key()
-                if start is not None and k < start:
+            step, stop, call = _iter_prev, start, "iodb_iter_prev"
+        if not ok:
+            return
+        # The loop of key(), value(), next() inlined: this is the binding's hottest path.
+        p, n, bp, bn = _outs()
+        while True:
+            h = self._h
+            if h is None:
+                raise invalid(call, "the iterator is closed")
+            rc = _iter_key(h, bp, bn)
+            if rc:
+                raise error(rc, "iodb_iter_key")
+            k = p[:n.value]
+            if stop is not None and (k < stop if reverse else k >= stop):
+                return
+            rc = _iter_value(h, bp, bn)
+            if rc:
+                raise error(rc, "iodb_iter_value")
+            yield k, p[:n.value]
+            h = self._h
+            if h is None:
+                raise invalid(call, "the iterator is closed")
+            rc = step(h)
+            if rc:
+                if rc == NOTFOUND:
                     return
-                yield k, self.value()
-                ok = self.prev()
+                raise error(rc, call)
 
     def close(self):
         """iodb_iter_close. Idempotent."""
@@ -393,12 +433,16 @@ class Snapshot:
 
     def get(self, key, store=None):
         """The key's value at the snapshot's version, or None if absent."""
-        k = _bytes(key, "the key", "iodb_snapshot_get")
-        p, n = c_void_p(), c_size_t()
+        k = key if type(key) is bytes else _bytes(key, "the key", "iodb_snapshot_get")
+        p, n, bp, bn = _outs()
         rc = fn.snapshot_get(self._handle("iodb_snapshot_get"),
-                             _store(store, "iodb_snapshot_get"), k, len(k), byref(p), byref(n))
+                             None if store is None else _store(store, "iodb_snapshot_get"),
+                             k, len(k), bp, bn)
         if rc == 0:
-            return _take(p, n)
+            try:
+                return p[:n.value]
+            finally:
+                _free(p)
         if rc == NOTFOUND:
             return None
         raise error(rc, "iodb_snapshot_get")
@@ -613,11 +657,16 @@ class DB:
     def get(self, key, store=None):
         """The key's value at the head, or None if absent."""
         k = key if type(key) is bytes else _bytes(key, "the key", "iodb_get")
-        p, n = c_void_p(), c_size_t()
-        rc = fn.get(self._handle("iodb_get"), _store(store, "iodb_get"), k, len(k),
-                    byref(p), byref(n))
+        h = self._h
+        if h is None:
+            raise invalid("iodb_get", "the DB is closed")
+        p, n, bp, bn = _outs()
+        rc = _get(h, None if store is None else _store(store, "iodb_get"), k, len(k), bp, bn)
         if rc == 0:
-            return _take(p, n)
+            try:
+                return p[:n.value]
+            finally:
+                _free(p)
         if rc == NOTFOUND:
             return None
         raise error(rc, "iodb_get")
