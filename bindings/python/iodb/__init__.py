@@ -28,4 +28,6 @@ __all__ = [
     "IodbError", "NotFound", "InvalidArgument", "Exists", "Corrupt", "IOError_", "NoMemory",
     "Busy", "ProofError", "Canceled",
     "MAX_KEY", "MAX_VALUE", "MAX_VID", "MAX_STORE_NAME", "MAX_HEIGHT",
+    "OK", "NOTFOUND", "EINVAL", "EEXIST", "ECORRUPT", "EIO", "ENOMEM", "EBUSY", "EPROOF",
+    "ECANCELED",
 ]

@@ -430,7 +430,6 @@ class TestIavlVectors(TempDirTest):
                     opts["initial_height"] = vec["initial_version"]
                 with iodb.DB(self.path("pub%d" % n), **opts) as db:
                     for ver in vec["versions"]:
-                        ops = {}
                         with iodb.Batch() as b:
                             for ch in ver["changes"]:
                                 k = bytes.fromhex(ch["key"])
