@@ -24,7 +24,6 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
-TLS = "glibc.rtld.optional_static_tls=16384"
 
 
 def parse():
@@ -49,12 +48,7 @@ def main():
     if not os.path.exists(libpath):
         sys.exit("bench.py: no %s (build it: cmake --build %s --target iodb_shared)"
                  % (libpath, build))
-    # libiodb.so links jemalloc (static TLS): the interpreter must start with room for it.
-    if TLS not in os.environ.get("GLIBC_TUNABLES", "") or \
-            os.environ.get("IODB_LIBRARY") != libpath:
-        env = dict(os.environ, IODB_LIBRARY=libpath)
-        env["GLIBC_TUNABLES"] = ":".join(x for x in (env.get("GLIBC_TUNABLES"), TLS) if x)
-        os.execve(sys.executable, [sys.executable] + sys.argv, env)
+    os.environ["IODB_LIBRARY"] = libpath
     sys.path.insert(0, HERE)
     import iodb
 

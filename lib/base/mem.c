@@ -14,7 +14,9 @@
  * the accounting: a region in a thread's cache may serve that thread's next malloc of the
  * same size before it returns to our arena.
  *
- * Sanitizer builds use libc malloc so that ASan and TSan see every allocation.
+ * Sanitizer builds use libc malloc so that ASan and TSan see every allocation, and so does
+ * libiodb.so (this file is compiled twice, lib/base/CMakeLists.txt): a shared library linked
+ * with Debian's libjemalloc.so.2 cannot be dlopen-ed into a running process.
  */
 #include <pthread.h>
 #include <stdio.h>

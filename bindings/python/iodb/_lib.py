@@ -35,13 +35,14 @@ MAX_STORE_NAME = 64
 MAX_HEIGHT = 0x7fffffffffffffff
 
 
-# Debian's libjemalloc.so.2 (which a default build of libiodb.so links) uses initial-exec
-# TLS: once a process has started, dlopen can place it only if glibc's static TLS surplus
-# has room, which it does not by default ("cannot allocate memory in static TLS block").
-TLS_HINT = (" -- libiodb.so links jemalloc, which cannot be loaded into a running process "
-            "by default: start Python with GLIBC_TUNABLES=glibc.rtld.optional_static_tls="
-            "16384 (or LD_PRELOAD=libjemalloc.so.2), or build iodb with "
-            "-DIODB_USE_JEMALLOC=OFF")
+# A libiodb.so linked with Debian's libjemalloc.so.2 (iodb's own builds no longer do: the
+# shared library uses libc malloc) cannot be dlopen-ed into a running process: jemalloc's
+# initial-exec TLS needs glibc's static TLS surplus ("cannot allocate memory in static TLS
+# block").
+TLS_HINT = (" -- this libiodb.so links jemalloc, which cannot be loaded into a running "
+            "process by default: rebuild it from iodb's CMake (its shared library uses libc "
+            "malloc), or start Python with GLIBC_TUNABLES=glibc.rtld.optional_static_tls="
+            "16384 (or LD_PRELOAD=libjemalloc.so.2)")
 
 
 def _why(e):

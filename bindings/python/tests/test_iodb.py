@@ -1,7 +1,6 @@
 """Tests of the Python binding (stdlib unittest). Run from ctest (python_binding), or:
 
     IODB_LIBRARY=BUILD/libiodb.so PYTHONPATH=bindings/python \\
-    GLIBC_TUNABLES=glibc.rtld.optional_static_tls=16384 \\
         python3 -m unittest discover -s bindings/python/tests -v
 """
 
