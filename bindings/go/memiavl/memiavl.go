@@ -225,6 +225,11 @@ func (db *DB) load() error {
 			return err2
 		}
 		_, height, err = s.Version()
+		if errors.Is(err, iodb.ErrNotFound) { // no version yet
+			s.Close()
+			db.lastInfo = CommitInfo{}
+			return nil
+		}
 		if err == nil {
 			stores, err = db.idb.Stores(nil)
 		}
