@@ -197,12 +197,13 @@ struct view *snapshot_view(iodb_snapshot *s)
 
 int iodb_version_at_height(iodb *db, uint64_t height, void **vid, size_t *vidlen)
 {
-	const struct vgraph *g = &db->vg;
+	const struct vgraph *g;
 	const struct version *v;
 	void *copy = NULL;
 	int rc = 0;
 
 	RET(db_handle_check(db));
+	g = &db->vg;
 	if (!vid || !vidlen)
 		return err_set(IODB_EINVAL, "vid and vidlen must not be NULL");
 	if (height == 0 || height > IODB_MAX_HEIGHT)
