@@ -386,14 +386,30 @@ func get(op string, h *C.iodb, s *C.iodb_snapshot, store string, key []byte) ([]
 	if err != nil {
 		return nil, err
 	}
-	r := C.iodbgo_get(h, s, cs, bytesPtr(key), C.size_t(len(key)))
+	buf := getBufs.Get().(*[]byte)
+	r := C.iodbgo_get_into(h, s, cs, bytesPtr(key), C.size_t(len(key)), bytesPtr(*buf),
+		getBufSize)
 	release(cs, owned)
 	runtime.KeepAlive(key)
 	if r.rc != 0 {
+		getBufs.Put(buf)
 		return nil, newError(op, r.rc, takeMsg(r.msg))
 	}
+	if r.val == nil { // copied into buf
+		v := make([]byte, int(r.vlen))
+		copy(v, (*buf)[:r.vlen])
+		getBufs.Put(buf)
+		return v, nil
+	}
+	getBufs.Put(buf)
 	return takeBytes(r.val, r.vlen), nil
 }
+
+// Values up to getBufSize come back through a pooled scratch buffer (one cgo call per
+// read); larger ones as iodb's copy (a second call to free it).
+const getBufSize = 4096
+
+var getBufs = sync.Pool{New: func() interface{} { b := make([]byte, getBufSize); return &b }}
 
 // Get reads key in store ("" = the default store) at the head (iodb_get). An absent key is
 // an error matching ErrNotFound; an empty value is a non-nil empty slice.
