@@ -189,6 +189,12 @@ IODB_API int iodb_flush(iodb *db);
  * since it was last merged. Returns the first error of any compaction task (after which
  * compaction stops and writes fail with IODB_EIO until the store is reopened). */
 IODB_API int iodb_compact(iodb *db);
+/* Make every version committed so far durable now: one fdatasync of the journal, taken in
+ * turn with commits. For a store opened with sync = 0 that needs a durability point (a
+ * block's end; cometbft-db's SetSync); with sync = 1 every commit already is, and this
+ * costs one fdatasync of nothing new. A failed fdatasync is IODB_EIO and, as after a failed
+ * commit, every later write fails until the store is reopened. */
+IODB_API int iodb_sync(iodb *db);
 /* Close the handle. Open snapshots and iterators must be closed first: else IODB_EBUSY
  * naming how many of each are open, and the handle stays usable. NULL ok. */
 IODB_API int iodb_close(iodb *db);
@@ -344,6 +350,8 @@ IODB_API int iodb_version_at_height(iodb *db, uint64_t height, void **vid, size_
 typedef int (*iodb_store_fn)(void *ctx, const char *name, const uint8_t root[32]);
 IODB_API int iodb_stores(iodb *db, const void *vid, size_t vidlen, iodb_store_fn fn,
 			 void *ctx);
+/* The same for the version snapshot s pinned (the Merkle layer must be on). */
+IODB_API int iodb_snapshot_stores(iodb_snapshot *s, iodb_store_fn fn, void *ctx);
 
 /* Write a Merkle snapshot of the head now (full, or with full = 0 incremental where the
  * options allow) and return once it is durable. Snapshots are also written in the

@@ -78,6 +78,19 @@ func TestBasics(t *testing.T) {
 	if err != nil || js["versions"] == nil {
 		t.Fatalf("stats %v %v", js, err)
 	}
+	snap, err := db.Snapshot(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sst, err := snap.Stores()
+	if err != nil || len(sst) != len(st) || sst[1].Name != "fruit" || string(sst[1].Root) != string(st[1].Root) {
+		t.Fatalf("snapshot stores %v %v", sst, err)
+	}
+	snap.Close()
+	if _, err := snap.Stores(); err != iodb.ErrClosed {
+		t.Fatalf("stores of a closed snapshot: %v", err)
+	}
+	must(t, db.Sync())
 	must(t, db.Flush())
 	must(t, db.Compact())
 	expectGet(t, db.Get, "", "apple", "red")

@@ -458,6 +458,12 @@ func (db *DB) Flush() error {
 	return db.simple("Flush", func(h *C.iodb) C.int { return C.iodb_flush(h) })
 }
 
+// Sync makes every version committed so far durable: one fdatasync of the journal
+// (iodb_sync). For a DB opened with Sync off that needs a durability point.
+func (db *DB) Sync() error {
+	return db.simple("Sync", func(h *C.iodb) C.int { return C.iodb_sync(h) })
+}
+
 // Compact flushes and compacts until no shard is due (iodb_compact).
 func (db *DB) Compact() error {
 	return db.simple("Compact", func(h *C.iodb) C.int { return C.iodb_compact(h) })

@@ -42,6 +42,10 @@ static int iodbgo_stores(iodb *db, const void *vid, size_t vidlen, uintptr_t h)
 {
 	return iodb_stores(db, vid, vidlen, iodbgo_store_tramp, (void *)h);
 }
+static int iodbgo_snapshot_stores(iodb_snapshot *s, uintptr_t h)
+{
+	return iodb_snapshot_stores(s, iodbgo_store_tramp, (void *)h);
+}
 static int iodbgo_export(iodb *db, const void *vid, size_t vidlen, uintptr_t h)
 {
 	return iodb_export(db, vid, vidlen, iodbgo_chunk_tramp, (void *)h);

@@ -72,6 +72,24 @@ func (s *Snapshot) Get(store string, key []byte) ([]byte, error) {
 	return v, err
 }
 
+// Stores lists the stores of the pinned version in name order with their roots
+// (iodb_snapshot_stores).
+func (s *Snapshot) Stores() ([]StoreInfo, error) {
+	if s.s == nil {
+		return nil, ErrClosed
+	}
+	var out []StoreInfo
+	st := &walkState{stores: func(i StoreInfo) error { out = append(out, i); return nil }}
+	err := runWalk("Snapshot.Stores", st, func(hd C.uintptr_t) C.int {
+		return C.iodbgo_snapshot_stores(s.s, hd)
+	})
+	runtime.KeepAlive(s)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // Version returns the pinned version's ID and height (iodb_snapshot_version).
 func (s *Snapshot) Version() ([]byte, uint64, error) {
 	var p unsafe.Pointer

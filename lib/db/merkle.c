@@ -975,11 +975,24 @@ static int stores_unhashed(iodb *db, const void *vid, size_t vidlen, iodb_store_
 	return stop ? err_canceled("iodb_stores", stop) : 0;
 }
 
+/* fn for every store of q's version, in name order. */
+static int q_stores(const struct mq *q, const char *call, iodb_store_fn fn, void *ctx)
+{
+	struct mstore_root *s;
+	int stop = 0;
+
+	RET(q_sorted(q, &s));
+	/* The names point into the store table (NUL-terminated there). */
+	for (uint32_t i = 0; i < q->r->n && !stop; i++)
+		stop = fn(ctx, s[i].name, s[i].root);
+	mem_free(s);
+	return stop ? err_canceled(call, stop) : 0;
+}
+
 int iodb_stores(iodb *db, const void *vid, size_t vidlen, iodb_store_fn fn, void *ctx)
 {
-	struct mstore_root *s = NULL;
 	struct mq q;
-	int rc, stop = 0;
+	int rc;
 
 	RET(db_handle_check(db));
 	if (!fn)
@@ -988,14 +1001,21 @@ int iodb_stores(iodb *db, const void *vid, size_t vidlen, iodb_store_fn fn, void
 		return err_set(IODB_EINVAL, "bad version ID");
 	if (!db->o.merkle)
 		return stores_unhashed(db, vid, vidlen, fn, ctx);
-	if ((rc = resolve(db, vid, vidlen, &q)) == 0 && (rc = q_sorted(&q, &s)) == 0) {
-		/* The names point into the store table (NUL-terminated there). */
-		for (uint32_t i = 0; i < q.r->n && !stop; i++)
-			stop = fn(ctx, s[i].name, s[i].root);
-		if (stop)
-			rc = err_canceled("iodb_stores", stop);
-	}
-	mem_free(s);
+	if ((rc = resolve(db, vid, vidlen, &q)) == 0)
+		rc = q_stores(&q, "iodb_stores", fn, ctx);
+	q_done(&q);
+	return rc;
+}
+
+int iodb_snapshot_stores(iodb_snapshot *s, iodb_store_fn fn, void *ctx)
+{
+	struct mq q;
+	int rc;
+
+	if (!fn)
+		return err_set(IODB_EINVAL, "iodb_snapshot_stores: fn must not be NULL");
+	if ((rc = resolve_snap(s, &q)) == 0)
+		rc = q_stores(&q, "iodb_snapshot_stores", fn, ctx);
 	q_done(&q);
 	return rc;
 }

@@ -137,7 +137,7 @@ int iodb_batch_del(iodb_batch *b, const char *store, const void *key, size_t kle
 
 /* ---- The commit queue ----------------------------------------------------------------- */
 
-enum { W_UPDATE, W_ROLLBACK, W_CHECKOUT, W_CLEAN, W_FLUSH };
+enum { W_UPDATE, W_ROLLBACK, W_CHECKOUT, W_CLEAN, W_FLUSH, W_SYNC };
 
 struct writer {
 	int kind;
@@ -596,6 +596,14 @@ static int commit(iodb *db, struct writer *w)
 	} else if (w->kind == W_UPDATE) {
 		db_compact_throttle(db); /* compaction behind: writes slow down (compact.c) */
 		lead_updates(db, w, last);
+	} else if (w->kind == W_SYNC) {
+		/* Everything the journal holds reaches stable storage; a failed fdatasync may
+		 * have lost pages, so like a failed commit it stops every later write. */
+		if ((w->rc = journal_sync_now(db->journal)) != 0) {
+			snprintf(w->msg, sizeof(w->msg), "%s", iodb_errmsg());
+			db->sticky = w->rc;
+			db_fail_note(db, iodb_errmsg());
+		}
 	} else if (w->kind != W_FLUSH) {
 		if ((w->rc = lead_control(db, w)) != 0)
 			snprintf(w->msg, sizeof(w->msg), "%s", iodb_errmsg());
@@ -735,6 +743,15 @@ int iodb_flush(iodb *db)
 	/* Then, outside the commit queue, wait for distribute to finish that freeze (and with
 	 * it, every earlier one). */
 	return db_dist_wait(db, w.gen);
+}
+
+int iodb_sync(iodb *db)
+{
+	struct writer w = {0};
+
+	RET(db_writable(db));
+	w.kind = W_SYNC;
+	return commit(db, &w);
 }
 
 int iodb_rollback(iodb *db, const void *vid, size_t vidlen)

@@ -56,8 +56,8 @@ type Options struct {
 	// (a plain key-value store); set it higher to keep history readable through Iodb().
 	KeepVersions uint32
 	// Sync: every write is fdatasynced (Set costs what SetSync does). Without it, Set and
-	// Write return before the fsync and SetSync, DeleteSync and WriteSync call iodb_flush,
-	// which makes everything before them durable.
+	// Write return before the fsync and SetSync, DeleteSync and WriteSync call iodb_sync
+	// (one fdatasync), which makes everything before them durable.
 	Sync bool
 	// Merkle keeps the IAVL layer on (root hashes and proofs for every version); off by
 	// default, as cometbft-db has none.
@@ -143,7 +143,7 @@ func (db *DB) commit(b *iodb.Batch, durable bool) error {
 	err := db.idb.Update(id[:], b)
 	db.mu.Unlock()
 	if err == nil && durable && !db.sync {
-		err = db.idb.Flush()
+		err = db.idb.Sync()
 	}
 	return err
 }

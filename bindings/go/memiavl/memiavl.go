@@ -207,14 +207,11 @@ func (db *DB) load() error {
 		err    error
 	)
 	if db.snap != nil {
-		var vid []byte
-		vid, height, err = db.snap.Version()
+		_, height, err = db.snap.Version()
 		if err != nil {
 			return err
 		}
-		// iodb has no iodb_snapshot_stores: the stores are read by ID right after the
-		// snapshot was opened.
-		stores, err = db.idb.Stores(vid)
+		stores, err = db.snap.Stores() // the pinned version's, whatever its ID now names
 	} else {
 		s, err2 := db.idb.Snapshot(nil)
 		if errors.Is(err2, iodb.ErrNotFound) { // no version yet

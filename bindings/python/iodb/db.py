@@ -479,6 +479,20 @@ class Snapshot:
             raise error(rc, "iodb_snapshot_commit_hash")
         return bytes(h)
 
+    def stores(self):
+        """Every store of the pinned version, in name order: a list of (name, root hash)
+        (iodb_snapshot_stores)."""
+        call = "iodb_snapshot_stores"
+        out = []
+
+        def cb(ctx, name, root):
+            out.append((name.decode("utf-8", "replace"), string_at(root, 32)))
+
+        c = _Callback(_lib.STORE_FN, cb)
+        rc = fn.snapshot_stores(self._handle(call), c.c, None)
+        c.finish(rc, call)
+        return out
+
     def prove(self, key, store=None):
         return self._prove(fn.snapshot_prove, "iodb_snapshot_prove", key, store)
 
@@ -640,6 +654,12 @@ class DB:
         rc = fn.flush(self._handle("iodb_flush"))
         if rc:
             raise error(rc, "iodb_flush")
+
+    def sync(self):
+        """Make every version committed so far durable: one fdatasync (iodb_sync)."""
+        rc = fn.sync(self._handle("iodb_sync"))
+        if rc:
+            raise error(rc, "iodb_sync")
 
     def compact(self):
         rc = fn.compact(self._handle("iodb_compact"))

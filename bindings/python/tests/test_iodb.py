@@ -164,7 +164,9 @@ class TestBatch(TempDirTest):
         self.assertEqual(db.get(b"x", store="bank"), b"2")
         with db.snapshot(b"v1") as s:
             self.assertEqual(s.get(b"count", store="fruit"), b"2")
+            self.assertEqual(s.stores(), db.stores(b"v1"))
         self.assertEqual([n for n, _ in db.stores()], ["", "bank", "fruit"])
+        db.sync()
 
     def test_mapping_with_store(self):
         db = self.open()
