@@ -1031,8 +1031,8 @@ static int parse_proof_check(const struct cli *c, const struct cmd_args *a,
 
 	if (a->proof == NULL)
 		return usage_error("verify-proof: --proof is required");
-	if (a->root != NULL && (a->at != NULL || c->store != NULL))
-		return usage_error("verify-proof: --root excludes --at and --store");
+	if (a->root != NULL && (a->at != NULL || a->at_height != NULL || c->store != NULL))
+		return usage_error("verify-proof: --root excludes --at, --at-height and --store");
 	if (a->commit_hash != NULL && (a->root != NULL || a->at != NULL || a->at_height != NULL))
 		return usage_error("verify-proof: --commit excludes --root and --at");
 	st = arg_bytes(c, "KEY", a->pos[0], &pc->key);

@@ -125,6 +125,8 @@ expect_error "verify-proof short root" 2 "iodb: bad --root: 31 bytes, a root has
 	"$DB" verify-proof k --proof 00 --root "$(printf '%062d' 0)"
 expect_error "verify-proof --root with --at" 2 "iodb: verify-proof: --root excludes --at*" \
 	"$DB" verify-proof k --proof 00 --root "$(printf '%064d' 0)" --at 1
+expect_error "verify-proof --root with --at-height" 2 "iodb: verify-proof: --root excludes --at*" \
+	"$DB" verify-proof k --proof 00 --root "$(printf '%064d' 0)" --at-height 1
 expect_error "verify-proof --root with --store" 2 "iodb: verify-proof: --root excludes*" \
 	"$DB" verify-proof k --proof 00 --root "$(printf '%064d' 0)" --store s
 expect_error "verify-proof bad hex KEY" 2 "iodb: bad hex for KEY*" \
