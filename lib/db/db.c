@@ -639,6 +639,8 @@ static int db_open(const char *dir, const iodb_options *opts, struct env *env, i
 
 		ERR(journal_open(env, path, 1, &jo, replay_record, db, &db->journal));
 	}
+	if (db->o.merkle)
+		ERR(db_snap_drop_lost(db)); /* before any roots are loaded */
 	if (db->o.merkle && db->vg.head) {
 		ERR(db_merkle_attach(db, db->vg.head));
 		db_merkle_finish_all(db);

@@ -321,6 +321,9 @@ struct snap_step {
 int db_snap_open(iodb *db);  /* find the snapshots on disk (before any roots are needed) */
 void db_snap_close(iodb *db); /* stop the snapshot thread, free everything */
 int db_snap_has(iodb *db, uint32_t n); /* a complete snapshot of version n is known */
+/* After the replay: forget (and unless read-only, remove) snapshots of version numbers the
+ * journal does not reach, made before a crash took their commit records (sync off). */
+int db_snap_drop_lost(iodb *db);
 /* Its root set (a reference); a snapshot that fails to load is forgotten. */
 int db_snap_load(iodb *db, uint32_t n, const struct stores *names, struct mroots **out);
 /* Roots of p, a version folded into the base, and the steps from them to p (appended). */

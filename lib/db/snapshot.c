@@ -965,6 +965,62 @@ static int remove_snap_dir(iodb *db, const char *path)
 	return rc;
 }
 
+/*
+ * After the replay at open. With sync off, a snapshot (fsynced) can outlive the commit record
+ * of its version (not yet synced) in a crash: the snapshot is then of a number the journal
+ * does not reach, which the next version will be given. Matched by number, it would hand
+ * that version the lost one's roots. Forget such snapshots and, on a writable handle,
+ * remove them durably before anything is committed.
+ */
+int db_snap_drop_lost(iodb *db)
+{
+	struct snaps *s = db->snaps;
+	char (*gone)[NAME_MAX_LEN] = NULL;
+	uint32_t ngone = 0, next = db->vg.next_n;
+	char *dir = NULL;
+	int rc = 0;
+
+	if (!s || !s->n || s->v[s->n - 1].n < next)
+		return 0;
+	if (!(gone = mem_alloc(s->n * sizeof(*gone))))
+		return err_set(IODB_ENOMEM, "out of memory");
+	pthread_mutex_lock(&s->mu);
+	while (s->n && s->v[s->n - 1].n >= next) { /* n ascending: the lost ones are last */
+		struct snapinfo *i = &s->v[s->n - 1];
+
+		for (uint32_t d = 0; d < i->ndeps && s->nchains; d++)
+			if (chain_uses(s, i->deps[d]))
+				s->nchains = 0; /* no incremental on its layers */
+		memcpy(gone[ngone++], i->name, NAME_MAX_LEN);
+		drop_snap(s, s->n - 1);
+	}
+	pthread_mutex_unlock(&s->mu);
+	for (uint32_t k = 0; k < ngone && !db->o.read_only && rc == 0; k++) {
+		char *path;
+		int used;
+
+		pthread_mutex_lock(&s->mu);
+		used = dir_in_use(s, gone[k]);
+		pthread_mutex_unlock(&s->mu);
+		if (used)
+			continue;
+		if (!(path = snap_path(db, gone[k])))
+			rc = err_set(IODB_ENOMEM, "out of memory");
+		else
+			rc = remove_snap_dir(db, path);
+		mem_free(path);
+	}
+	if (rc == 0 && !db->o.read_only) {
+		if (!(dir = snap_path(db, NULL)))
+			rc = err_set(IODB_ENOMEM, "out of memory");
+		else
+			rc = env_sync_dir(db->env, dir);
+	}
+	mem_free(dir);
+	mem_free(gone);
+	return rc;
+}
+
 /* Remove the snapshots retention no longer keeps (snapshot thread, or the leader at close). */
 static void retain(iodb *db)
 {

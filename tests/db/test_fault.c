@@ -313,6 +313,68 @@ START_TEST(test_sync_point)
 }
 END_TEST
 
+/*
+ * sync off: a Merkle snapshot of a version whose commit record was never synced must not
+ * outlive that record. After a power cut takes the record, the next version gets the same
+ * number; its roots must be its own, never the lost version's from the snapshot.
+ */
+static void put1(iodb *db, const char *vid, const char *val)
+{
+	iodb_batch *b;
+
+	ck_ok(iodb_batch_new(&b));
+	ck_ok(iodb_batch_put(b, "s", "k", 1, val, strlen(val)));
+	ck_ok(iodb_update(db, vid, strlen(vid), b));
+	iodb_batch_free(b);
+}
+
+START_TEST(test_snapshot_of_lost_version)
+{
+	char *dir = tu_tmpdir("fault-snaplost"), *ref = tu_tmpdir("fault-snapref");
+	uint8_t want[32], got[32];
+	iodb_options o;
+	struct env *e;
+	iodb *db;
+
+	opts(&o, 0, 0);
+	ck_ok(env_new(&e));
+	ck_ok(db_open_env(dir, &o, e, &db));
+	put1(db, "1", "a");
+	ck_ok(iodb_sync(db));
+	put1(db, "2", "lost"); /* not synced */
+	ck_ok(iodb_merkle_snapshot(db, 1)); /* of version "2": durable, its record is not */
+	env_crash(e, 0, 7);
+	ck_ok(iodb_close(db));
+	env_free(e);
+	ck_ok(iodb_open(dir, &o, &db));
+	{
+		void *vid;
+		size_t vidlen;
+
+		ck_ok(iodb_head(db, &vid, &vidlen)); /* "2" is gone */
+		ck_assert(vidlen == 1 && !memcmp(vid, "1", 1));
+		iodb_free(vid);
+	}
+	put1(db, "2b", "kept"); /* takes the lost version's number */
+	ck_ok(iodb_close(db));
+	/* The same history, never crashed. */
+	ck_ok(iodb_open(ref, &o, &db));
+	put1(db, "1", "a");
+	put1(db, "2b", "kept");
+	ck_ok(iodb_commit_hash(db, NULL, 0, want));
+	ck_ok(iodb_close(db));
+	ck_ok(iodb_open(dir, &o, &db));
+	ck_ok(iodb_commit_hash(db, NULL, 0, got));
+	ck_assert_msg(memcmp(got, want, 32) == 0, "after a power cut, the head's commit hash is "
+		      "that of a lost version's snapshot");
+	ck_ok(iodb_close(db));
+	tu_rmrf(dir);
+	tu_rmrf(ref);
+	free(dir);
+	free(ref);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("db_fault");
@@ -324,6 +386,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_power_cut_nosync, 0, 2);
 	tcase_add_loop_test(tc, test_first_failure_repeated, 0, 2);
 	tcase_add_test(tc, test_sync_point);
+	tcase_add_test(tc, test_snapshot_of_lost_version);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
