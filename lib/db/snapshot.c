@@ -638,7 +638,7 @@ static int snap_load(iodb *db, const char *name, const struct stores *names, uin
 	char *prefixes[MLAYERS_MAX] = {0};
 	struct mlayer_meta lm[MLAYERS_MAX];
 	uint64_t t0 = now_usec();
-	int rc;
+	int rc = 0; /* a version without stores runs no loop below */
 
 	RET(meta_read(db, name, &m));
 	if (m.n != n) {

@@ -595,6 +595,28 @@ START_TEST(test_bad_initial_stores)
 }
 END_TEST
 
+/* A Merkle snapshot of a version with no store at all loads (its root set is empty). */
+START_TEST(test_snapshot_of_no_stores)
+{
+	char *dir = tu_tmpdir("chain-nostores");
+	iodb *db = open_with(dir, NULL, 0, 1);
+	uint8_t h[32];
+
+	update1(db, "1", NULL, NULL, NULL);
+	ck_ok(iodb_merkle_snapshot(db, 1));
+	ck_ok(iodb_close(db));
+	db = open_with(dir, NULL, 0, 1);
+	ck_ok(iodb_commit_hash(db, NULL, 0, h));
+	ck_assert(is_empty_hash(h));
+	ck_assert_msg(tu_stat(db, "merkle_snapshots", "skipped") == 0,
+		      "the snapshot of a version without stores failed to load");
+	ck_assert_msg(tu_stat(db, "merkle_snapshots", "loaded") == 1, "the snapshot was not used");
+	ck_ok(iodb_close(db));
+	tu_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("merkle_chain");
@@ -607,6 +629,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_version_at_height, 0, 2);
 	tcase_add_test(tc, test_stores_list);
 	tcase_add_test(tc, test_bad_initial_stores);
+	tcase_add_test(tc, test_snapshot_of_no_stores);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
