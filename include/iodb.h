@@ -193,7 +193,9 @@ IODB_API int iodb_compact(iodb *db);
  * turn with commits. For a store opened with sync = 0 that needs a durability point (a
  * block's end; cometbft-db's SetSync); with sync = 1 every commit already is, and this
  * costs one fdatasync of nothing new. A failed fdatasync is IODB_EIO and, as after a failed
- * commit, every later write fails until the store is reopened. */
+ * commit, every later write fails until the store is reopened; the versions committed since
+ * the last successful sync stay readable on this handle but may be gone after the reopen
+ * (with sync = 0 they were never acknowledged as durable). */
 IODB_API int iodb_sync(iodb *db);
 /* Close the handle. Open snapshots and iterators must be closed first: else IODB_EBUSY
  * naming how many of each are open, and the handle stays usable. NULL ok. */
