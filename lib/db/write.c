@@ -117,8 +117,22 @@ static int batch_add(iodb_batch *b, uint8_t kind, const char *store, const void 
 			       vlen > IODB_MAX_VALUE ? "longer than IODB_MAX_VALUE" : "NULL with a length");
 	if (b->ops.len + klen + vlen + 32 > JREC_MAX_PAYLOAD)
 		return err_set(IODB_EINVAL, "batch would exceed %u bytes", JREC_MAX_PAYLOAD);
-	RET(batch_store_index(b, name, nlen, &idx));
-	RET(jrec_put_op(&b->ops, kind, idx, key, klen, val, vlen));
+	{
+		size_t stores_len = b->stores.len, ops_len = b->ops.len;
+		uint32_t nstores = b->nstores;
+		int rc;
+
+		/* A store the record names exists from that version on: a failed add must not
+		 * leave its store named (nor half an op). */
+		if ((rc = batch_store_index(b, name, nlen, &idx)) == 0 &&
+		    (rc = jrec_put_op(&b->ops, kind, idx, key, klen, val, vlen)) != 0) {
+			b->stores.len = stores_len;
+			b->ops.len = ops_len;
+			b->nstores = nstores;
+			b->last_store = 0;
+		}
+		RET(rc);
+	}
 	b->nops++;
 	b->bytes += klen + vlen;
 	return 0;
